@@ -1,0 +1,251 @@
+// Optimizers over variables: SGD (momentum, Nesterov), Adam / AdamW and Adagrad, with the update
+// rules of PyTorch's torch.optim (so hyper-parameters carry over). State lives in variables on
+// the parameters' backend; each step runs without a tape, in a scope, and frees its temporaries.
+
+import { InvalidArgumentError, ShapeError, describe } from '../errors/index.js';
+import { engine } from '../engine/engine.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { shapesEqual } from '../tensor/shape.js';
+import { add, div, mul, sqrt, sub } from '../ops/elementwise.js';
+import { variable, zerosLike, fullOn } from '../ops/creation.js';
+
+export interface Optimizer {
+  readonly params: readonly Tensor[];
+  /** The learning rate used by the next step (set it from a schedule each step). */
+  lr: number;
+  /** Number of steps taken. */
+  readonly stepCount: number;
+  /** Applies one update from gradients aligned with `params`. */
+  step(grads: readonly Tensor[]): void;
+  /** Named state tensors (for checkpoints): `${kind}.${paramIndex}`. */
+  state(): Record<string, Tensor>;
+  /** Restores state saved by state() (shapes must match). */
+  loadState(state: Record<string, Tensor>, stepCount: number): void;
+  /** Frees the optimizer's state. */
+  dispose(): void;
+}
+
+function checkParams(op: string, params: readonly Tensor[]): void {
+  if (!Array.isArray(params) || params.length === 0) throw new InvalidArgumentError(`${op}: params must be a non-empty array of variables, got ${describe(params)}`);
+  params.forEach((p, i) => {
+    p._check(op);
+    if (!p.isVariable) throw new InvalidArgumentError(`${op}: params[${i}] must be a variable (create it with variable()), got a plain tensor of shape ${describe(p.shape)}`);
+  });
+}
+
+function checkPositive(op: string, arg: string, v: number, allowZero = false): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (!allowZero && v === 0)) {
+    throw new InvalidArgumentError(`${op}: ${arg} must be a ${allowZero ? 'non-negative' : 'positive'} finite number, got ${describe(v)}`);
+  }
+  return v;
+}
+
+abstract class BaseOptimizer implements Optimizer {
+  readonly params: readonly Tensor[];
+  lr: number;
+  protected steps = 0;
+  protected readonly slots = new Map<string, Tensor[]>();
+  protected abstract readonly opName: string;
+
+  constructor(params: readonly Tensor[], lr: number) {
+    this.params = [...params];
+    this.lr = lr;
+  }
+
+  get stepCount(): number {
+    return this.steps;
+  }
+
+  /** A per-parameter state slot, created lazily as variables filled with `init`. */
+  protected slot(kind: string, init = 0): Tensor[] {
+    let s = this.slots.get(kind);
+    if (!s) {
+      s = this.params.map((p, i) => {
+        const z = init === 0 ? zerosLike(p) : fullOn(p, p.shape, init, p.dtype);
+        const v = variable(z, `${kind}.${i}`);
+        z.dispose();
+        return v;
+      });
+      this.slots.set(kind, s);
+    }
+    return s;
+  }
+
+  step(grads: readonly Tensor[]): void {
+    const op = `${this.opName}.step`;
+    if (!Array.isArray(grads) || grads.length !== this.params.length) {
+      throw new InvalidArgumentError(`${op}: grads must hold one tensor per parameter (${this.params.length}), got ${describe(Array.isArray(grads) ? grads.length : grads)}`);
+    }
+    grads.forEach((g, i) => {
+      g._check(op);
+      if (!shapesEqual(g.shape, this.params[i]!.shape)) throw new ShapeError(`${op}: grads[${i}] must have shape ${describe(this.params[i]!.shape)}, got ${describe(g.shape)}`);
+    });
+    checkPositive(op, 'lr', this.lr, true);
+    this.steps++;
+    engine.noGrad(() => this.params.forEach((p, i) => engine.tidy(() => this.update(i, p, grads[i]!))));
+  }
+
+  protected abstract update(i: number, p: Tensor, g: Tensor): void;
+
+  state(): Record<string, Tensor> {
+    const out: Record<string, Tensor> = {};
+    for (const [kind, tensors] of this.slots) tensors.forEach((t, i) => (out[`${kind}.${i}`] = t));
+    return out;
+  }
+
+  loadState(state: Record<string, Tensor>, stepCount: number): void {
+    for (const [key, value] of Object.entries(state)) {
+      const m = /^(.+)\.(\d+)$/.exec(key);
+      if (!m) throw new InvalidArgumentError(`${this.opName}.loadState: unexpected key ${describe(key)}`);
+      const idx = Number(m[2]);
+      if (idx >= this.params.length) throw new InvalidArgumentError(`${this.opName}.loadState: key ${describe(key)} names parameter ${idx}, but there are ${this.params.length}`);
+      const slot = this.slot(m[1]!);
+      const copy = engine.noGrad(() => add(value, 0));
+      slot[idx]!.assign(copy);
+    }
+    this.steps = stepCount;
+  }
+
+  dispose(): void {
+    for (const tensors of this.slots.values()) for (const t of tensors) t.dispose();
+    this.slots.clear();
+  }
+}
+
+export interface SGDOptions {
+  lr: number;
+  /** Default 0. */
+  momentum?: number;
+  /** Default false. */
+  nesterov?: boolean;
+  /** L2 penalty added to the gradient. Default 0. */
+  weightDecay?: number;
+}
+
+/** Stochastic gradient descent with optional (Nesterov) momentum, as torch.optim.SGD. */
+export class SGD extends BaseOptimizer {
+  protected readonly opName = 'SGD';
+  readonly momentum: number;
+  readonly nesterov: boolean;
+  readonly weightDecay: number;
+
+  constructor(params: readonly Tensor[], options: SGDOptions) {
+    checkParams('SGD', params);
+    super(params, checkPositive('SGD', 'options.lr', options.lr, true));
+    this.momentum = checkPositive('SGD', 'options.momentum', options.momentum ?? 0, true);
+    this.nesterov = options.nesterov ?? false;
+    this.weightDecay = checkPositive('SGD', 'options.weightDecay', options.weightDecay ?? 0, true);
+    if (this.nesterov && this.momentum === 0) throw new InvalidArgumentError('SGD: nesterov needs momentum > 0');
+  }
+
+  protected update(i: number, p: Tensor, g: Tensor): void {
+    let d = this.weightDecay ? add(g, mul(p, this.weightDecay)) : g;
+    if (this.momentum) {
+      const buf = this.slot('momentum')[i]!;
+      // PyTorch: the first step initialises the buffer with the gradient itself.
+      const next = this.steps === 1 ? add(d, 0) : add(mul(buf, this.momentum), d);
+      buf.assign(next);
+      d = this.nesterov ? add(d, mul(buf, this.momentum)) : buf;
+    }
+    p.assign(sub(p, mul(d, this.lr)));
+  }
+}
+
+export interface AdamOptions {
+  lr: number;
+  /** Default 0.9. */
+  beta1?: number;
+  /** Default 0.999. */
+  beta2?: number;
+  /** Default 1e-8. */
+  eps?: number;
+  /** Adam: L2 penalty added to the gradient; AdamW: decoupled decay. Default 0 (Adam), 0.01 (AdamW). */
+  weightDecay?: number;
+}
+
+/** Adam (Kingma & Ba), as torch.optim.Adam; weight decay is an L2 term in the gradient. */
+export class Adam extends BaseOptimizer {
+  protected readonly opName: string = 'Adam';
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly eps: number;
+  readonly weightDecay: number;
+  protected readonly decoupled: boolean = false;
+
+  constructor(params: readonly Tensor[], options: AdamOptions, defaultDecay = 0) {
+    checkParams('Adam', params);
+    super(params, checkPositive('Adam', 'options.lr', options.lr, true));
+    this.beta1 = options.beta1 ?? 0.9;
+    this.beta2 = options.beta2 ?? 0.999;
+    for (const [n, b] of [['beta1', this.beta1], ['beta2', this.beta2]] as const) {
+      if (!(b >= 0 && b < 1)) throw new InvalidArgumentError(`Adam: options.${n} must be in [0, 1), got ${describe(b)}`);
+    }
+    this.eps = checkPositive('Adam', 'options.eps', options.eps ?? 1e-8);
+    this.weightDecay = checkPositive('Adam', 'options.weightDecay', options.weightDecay ?? defaultDecay, true);
+  }
+
+  protected update(i: number, p: Tensor, g0: Tensor): void {
+    const m = this.slot('m')[i]!;
+    const v = this.slot('v')[i]!;
+    let g = g0;
+    let base = p;
+    if (this.weightDecay) {
+      if (this.decoupled) base = mul(p, 1 - this.lr * this.weightDecay);
+      else g = add(g, mul(p, this.weightDecay));
+    }
+    m.assign(add(mul(m, this.beta1), mul(g, 1 - this.beta1)));
+    v.assign(add(mul(v, this.beta2), mul(mul(g, g), 1 - this.beta2)));
+    const bc1 = 1 - this.beta1 ** this.steps;
+    const bc2 = 1 - this.beta2 ** this.steps;
+    // p -= lr / bc1 * m / (sqrt(v / bc2) + eps), PyTorch's formulation.
+    const denom = add(div(sqrt(v), Math.sqrt(bc2)), this.eps);
+    p.assign(sub(base, mul(div(m, denom), this.lr / bc1)));
+  }
+}
+
+/** AdamW (Loshchilov & Hutter): Adam with decoupled weight decay (default 0.01), as torch.optim.AdamW. */
+export class AdamW extends Adam {
+  protected override readonly opName = 'AdamW';
+  protected override readonly decoupled = true;
+  constructor(params: readonly Tensor[], options: AdamOptions) {
+    super(params, options, 0.01);
+  }
+}
+
+export interface AdagradOptions {
+  lr: number;
+  /** Default 1e-10 (PyTorch's). */
+  eps?: number;
+  /** Default 0. */
+  initialAccumulator?: number;
+  /** Default 0. */
+  weightDecay?: number;
+  /** Per-step decay of the learning rate: lr / (1 + (step - 1) * lrDecay). Default 0. */
+  lrDecay?: number;
+}
+
+/** Adagrad (Duchi et al.), as torch.optim.Adagrad. Diffusion-LM's control loop uses it on latents. */
+export class Adagrad extends BaseOptimizer {
+  protected readonly opName = 'Adagrad';
+  readonly eps: number;
+  readonly initialAccumulator: number;
+  readonly weightDecay: number;
+  readonly lrDecay: number;
+
+  constructor(params: readonly Tensor[], options: AdagradOptions) {
+    checkParams('Adagrad', params);
+    super(params, checkPositive('Adagrad', 'options.lr', options.lr, true));
+    this.eps = checkPositive('Adagrad', 'options.eps', options.eps ?? 1e-10);
+    this.initialAccumulator = checkPositive('Adagrad', 'options.initialAccumulator', options.initialAccumulator ?? 0, true);
+    this.weightDecay = checkPositive('Adagrad', 'options.weightDecay', options.weightDecay ?? 0, true);
+    this.lrDecay = checkPositive('Adagrad', 'options.lrDecay', options.lrDecay ?? 0, true);
+  }
+
+  protected update(i: number, p: Tensor, g0: Tensor): void {
+    const acc = this.slot('sum', this.initialAccumulator)[i]!;
+    const g = this.weightDecay ? add(g0, mul(p, this.weightDecay)) : g0;
+    const clr = this.lr / (1 + (this.steps - 1) * this.lrDecay);
+    acc.assign(add(acc, mul(g, g)));
+    p.assign(sub(p, mul(div(g, add(sqrt(acc), this.eps)), clr)));
+  }
+}

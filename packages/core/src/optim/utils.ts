@@ -1,0 +1,131 @@
+// Training utilities: gradient clipping, an exponential moving average of parameters, and
+// learning-rate schedules (plain functions of the step, as the samplers' noise schedules are).
+
+import { InvalidArgumentError, describe } from '../errors/index.js';
+import { engine } from '../engine/engine.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { add, mul, sqrt, minimum, div } from '../ops/elementwise.js';
+import { variable } from '../ops/creation.js';
+import { sum } from '../ops/reduce.js';
+
+/**
+ * Scales gradients so that their global L2 norm is at most `maxNorm` (torch's
+ * clip_grad_norm_). Returns new gradient tensors and the norm before clipping; the inputs are
+ * left as they are (dispose them if they are no longer needed).
+ */
+export function clipGradNorm(grads: readonly Tensor[], maxNorm: number, eps = 1e-6): { grads: Tensor[]; norm: number } {
+  if (!(maxNorm > 0)) throw new InvalidArgumentError(`clipGradNorm: maxNorm must be a positive number, got ${describe(maxNorm)}`);
+  return engine.noGrad(() => {
+    const normT = engine.tidy(() => sqrt(grads.map((g) => sum(mul(g, g))).reduce((a, b) => add(a, b))));
+    const norm = normT.item();
+    const scale = engine.tidy(() => minimum(div(maxNorm, add(normT, eps)), 1));
+    const out = grads.map((g) => mul(g, scale));
+    normT.dispose();
+    scale.dispose();
+    return { grads: out, norm };
+  });
+}
+
+export interface EMAOptions {
+  /** Default 0.9999. */
+  decay?: number;
+  /**
+   * When set, the decay ramps up as min(decay, (1 + step) / (warmup + step)), the schedule of
+   * the DDPM / LDM training code, so early averages do not stick to the initialisation.
+   */
+  warmup?: number;
+}
+
+/** An exponential moving average of parameters (shadow copies kept as variables). */
+export class EMA {
+  readonly params: readonly Tensor[];
+  readonly shadow: Tensor[];
+  readonly decay: number;
+  readonly warmup: number | undefined;
+  private steps = 0;
+
+  constructor(params: readonly Tensor[], options: EMAOptions = {}) {
+    this.decay = options.decay ?? 0.9999;
+    if (!(this.decay >= 0 && this.decay <= 1)) throw new InvalidArgumentError(`EMA: options.decay must be in [0, 1], got ${describe(options.decay)}`);
+    this.warmup = options.warmup;
+    this.params = [...params];
+    this.shadow = params.map((p, i) => variable(p, `ema.${i}`));
+  }
+
+  get stepCount(): number {
+    return this.steps;
+  }
+
+  /** The decay the next update uses. */
+  currentDecay(): number {
+    if (this.warmup === undefined) return this.decay;
+    return Math.min(this.decay, (1 + this.steps) / (this.warmup + this.steps));
+  }
+
+  /** shadow = d * shadow + (1 - d) * param. */
+  update(): void {
+    const d = this.currentDecay();
+    this.steps++;
+    engine.noGrad(() =>
+      this.shadow.forEach((s, i) => engine.tidy(() => s.assign(add(mul(s, d), mul(this.params[i]!, 1 - d))))),
+    );
+  }
+
+  /** Copies the averaged values into the parameters (for evaluation or export). */
+  copyTo(targets: readonly Tensor[] = this.params): void {
+    engine.noGrad(() => targets.forEach((t, i) => t.assign(add(this.shadow[i]!, 0))));
+  }
+
+  dispose(): void {
+    for (const s of this.shadow) s.dispose();
+  }
+}
+
+export type LRSchedule = (step: number) => number;
+
+export interface WarmupDecayOptions {
+  /** Peak learning rate. */
+  lr: number;
+  /** Linear warmup steps from 0 to lr. Default 0. */
+  warmupSteps?: number;
+  /** Step at which the decay ends. */
+  totalSteps: number;
+  /** Final learning rate. Default 0. */
+  minLr?: number;
+}
+
+function checkSchedule(op: string, o: WarmupDecayOptions): Required<WarmupDecayOptions> {
+  const warmupSteps = o.warmupSteps ?? 0;
+  const minLr = o.minLr ?? 0;
+  if (!(o.lr >= 0)) throw new InvalidArgumentError(`${op}: lr must be >= 0, got ${describe(o.lr)}`);
+  if (!Number.isInteger(warmupSteps) || warmupSteps < 0) throw new InvalidArgumentError(`${op}: warmupSteps must be a non-negative integer, got ${describe(o.warmupSteps)}`);
+  if (!Number.isInteger(o.totalSteps) || o.totalSteps <= warmupSteps) {
+    throw new InvalidArgumentError(`${op}: totalSteps must be an integer > warmupSteps (${warmupSteps}), got ${describe(o.totalSteps)}`);
+  }
+  return { lr: o.lr, warmupSteps, totalSteps: o.totalSteps, minLr };
+}
+
+/** Constant learning rate after an optional linear warmup. */
+export function constantSchedule(lr: number, warmupSteps = 0): LRSchedule {
+  return (step) => (warmupSteps > 0 && step < warmupSteps ? (lr * (step + 1)) / warmupSteps : lr);
+}
+
+/** Linear warmup, then linear decay to minLr at totalSteps (held there afterwards). */
+export function warmupLinearSchedule(options: WarmupDecayOptions): LRSchedule {
+  const o = checkSchedule('warmupLinearSchedule', options);
+  return (step) => {
+    if (step < o.warmupSteps) return (o.lr * (step + 1)) / o.warmupSteps;
+    const t = Math.min(1, (step - o.warmupSteps) / (o.totalSteps - o.warmupSteps));
+    return o.lr + (o.minLr - o.lr) * t;
+  };
+}
+
+/** Linear warmup, then half-cosine decay to minLr at totalSteps (held there afterwards). */
+export function warmupCosineSchedule(options: WarmupDecayOptions): LRSchedule {
+  const o = checkSchedule('warmupCosineSchedule', options);
+  return (step) => {
+    if (step < o.warmupSteps) return (o.lr * (step + 1)) / o.warmupSteps;
+    const t = Math.min(1, (step - o.warmupSteps) / (o.totalSteps - o.warmupSteps));
+    return o.minLr + 0.5 * (o.lr - o.minLr) * (1 + Math.cos(Math.PI * t));
+  };
+}

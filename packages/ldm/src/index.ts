@@ -1,0 +1,2 @@
+// This package is planned; it exports nothing yet. See README.md.
+export {};
