@@ -40,7 +40,7 @@ f();f(); t=performance.now(); for(let i=0;i<5;i++) f(); dt=(performance.now()-t)
 console.log('conv fwd ms',dt.toFixed(1),'GFLOP/s',(2*64*64*128*128*9/dt/1e6).toFixed(1));
 console.log('done');
 {
-const a3 = a.reshape([1,1,1024,1024]); const b4 = b.reshape([1,1,1024,1024]);
+const a3 = tf.reshape(a,[1,1,1024,1024]); const b4 = tf.reshape(b,[1,1,1024,1024]);
 const g=()=>tf.tidy(()=>{tf.conv2d(a3,b4,1,'valid').dataSync()});
 g();g(); let t=performance.now(); for(let i=0;i<5;i++) g(); let dt=(performance.now()-t)/5;
 console.log('matmul-as-conv1x1 ms',dt.toFixed(1),'GFLOP/s',(2*1024**3/dt/1e6).toFixed(1));

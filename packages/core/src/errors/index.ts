@@ -81,15 +81,46 @@ export class AbortError extends DenoiseError {
   static override isInstance = kindGuard<AbortError>('AbortError');
 }
 
-/** Formats a value for an error message: shapes as [a, b], strings quoted, others as JSON. */
+/** Typed arrays longer than this are shown by their first entries only. */
+const MAX_TYPED_ENTRIES = 8;
+
+/**
+ * Formats a value for an error message: shapes as [a, b], strings quoted, plain objects as
+ * JSON, class instances (a Tensor, a Map) by their own toString() or their class name. Always
+ * returns a short-ish string, never undefined, and never dumps an object's internals.
+ */
 export function describe(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(describe).join(', ')}]`;
   if (typeof value === 'string') return JSON.stringify(value);
   if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint' || value == null) return String(value);
   if (typeof value === 'function') return `function ${value.name || '(anonymous)'}`;
-  try {
-    return JSON.stringify(value);
-  } catch {
-    return Object.prototype.toString.call(value);
+  if (typeof value === 'symbol') return value.toString();
+  const obj = value as object;
+  if (ArrayBuffer.isView(obj) && !(obj instanceof DataView)) {
+    const arr = obj as unknown as ArrayLike<number | bigint>;
+    const shown = Array.from({ length: Math.min(arr.length, MAX_TYPED_ENTRIES) }, (_, i) => String(arr[i]));
+    if (arr.length > MAX_TYPED_ENTRIES) shown.push(`... ${arr.length - MAX_TYPED_ENTRIES} more`);
+    return `${obj.constructor.name}(${arr.length}) [${shown.join(', ')}]`;
   }
+  const proto: unknown = Object.getPrototypeOf(obj);
+  if (proto !== Object.prototype && proto !== null) {
+    // A class instance: JSON would dump its internals (a Tensor's backend and data).
+    if (typeof (obj as { toString?: unknown }).toString === 'function' && (obj as { toString: unknown }).toString !== Object.prototype.toString) {
+      try {
+        const s = String(obj);
+        if (typeof s === 'string') return s;
+      } catch {
+        // fall through to the class name
+      }
+    }
+    const name = (obj as { constructor?: { name?: unknown } }).constructor?.name;
+    return typeof name === 'string' && name ? `[object ${name}]` : Object.prototype.toString.call(obj);
+  }
+  try {
+    const json = JSON.stringify(value);
+    if (typeof json === 'string') return json;
+  } catch {
+    // BigInt or a cycle inside: fall back to the tag
+  }
+  return Object.prototype.toString.call(value);
 }

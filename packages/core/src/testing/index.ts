@@ -8,3 +8,5 @@ export { gradcheck } from './gradcheck.js';
 export type { GradcheckOptions, GradcheckResult } from './gradcheck.js';
 export { randomFloat, randomInt, randomBool, distinctFloat } from './host.js';
 export type { HostTensor } from './host.js';
+export { trainingLeakCheck } from './leak.js';
+export type { LeakCheckResult } from './leak.js';

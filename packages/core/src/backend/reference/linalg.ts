@@ -49,6 +49,11 @@ export function matmul(
   return storeAs(out.dtype, res);
 }
 
+/** The values as doubles (a copy unless already float64), so the conv loop sees one array type. */
+function asFloat64(data: TypedArray): Float64Array {
+  return data instanceof Float64Array ? data : Float64Array.from(data);
+}
+
 /** Which of the three tensors a conv loop accumulates into; the other two are read. */
 type ConvTarget = 'y' | 'x' | 'w';
 
@@ -66,9 +71,9 @@ function convLoop(
   yShape: Shape,
   attrs: Conv2dAttrs,
   target: ConvTarget,
-  x: ArrayLike<number> & { [i: number]: number },
-  w: ArrayLike<number> & { [i: number]: number },
-  y: ArrayLike<number> & { [i: number]: number },
+  x: Float64Array,
+  w: Float64Array,
+  y: Float64Array,
 ): void {
   const [N, Cin, H, W] = xShape as [number, number, number, number];
   const [Cout, cinPerGroup, kH, kW] = wShape as [number, number, number, number];
@@ -110,20 +115,20 @@ function convLoop(
 
 export function conv2d(x: TensorInfo, w: TensorInfo, attrs: Conv2dAttrs, out: OutputInfo): TypedArray {
   const y = new Float64Array(sizeBetween(out.shape, 0));
-  convLoop(x.shape, w.shape, out.shape, attrs, 'y', dataOf(x), dataOf(w), y);
+  convLoop(x.shape, w.shape, out.shape, attrs, 'y', asFloat64(dataOf(x)), asFloat64(dataOf(w)), y);
   return storeAs(out.dtype, y);
 }
 
 /** dx = the transpose of conv2d applied to dy: dx[x tap] += dy[y] * w[w tap]. */
 export function conv2dGradInput(dy: TensorInfo, w: TensorInfo, attrs: Conv2dAttrs, out: OutputInfo): TypedArray {
   const dx = new Float64Array(sizeBetween(out.shape, 0));
-  convLoop(out.shape, w.shape, dy.shape, attrs, 'x', dx, dataOf(w), dataOf(dy));
+  convLoop(out.shape, w.shape, dy.shape, attrs, 'x', dx, asFloat64(dataOf(w)), asFloat64(dataOf(dy)));
   return storeAs(out.dtype, dx);
 }
 
 /** dw[w tap] += x[x tap] * dy[y]. */
 export function conv2dGradFilter(x: TensorInfo, dy: TensorInfo, attrs: Conv2dAttrs, out: OutputInfo): TypedArray {
   const dw = new Float64Array(sizeBetween(out.shape, 0));
-  convLoop(x.shape, out.shape, dy.shape, attrs, 'w', dataOf(x), dw, dataOf(dy));
+  convLoop(x.shape, out.shape, dy.shape, attrs, 'w', asFloat64(dataOf(x)), dw, asFloat64(dataOf(dy)));
   return storeAs(out.dtype, dw);
 }
