@@ -77,7 +77,9 @@ async function initialise(entry: Entry): Promise<Backend> {
           throw e;
         }
       })();
-      entry.state = { kind: 'pending', promise };
+      // A factory that throws synchronously has already marked the entry failed by now: keep
+      // that instead of overwriting it with 'pending'.
+      if (entry.state.kind === 'idle') entry.state = { kind: 'pending', promise };
       return promise;
     }
   }
@@ -89,6 +91,7 @@ async function initialise(entry: Entry): Promise<Backend> {
  */
 export async function resolveBackend(names?: readonly string[]): Promise<Backend> {
   ensureReference();
+  if (names !== undefined && !Array.isArray(names)) throw new InvalidArgumentError(`resolveBackend: names must be an array of backend names, got ${describe(names)}`);
   const candidates = names
     ? names.map((n) => {
         if (typeof n !== 'string') throw new InvalidArgumentError(`resolveBackend: names must be strings, got ${describe(n)}`);
@@ -116,6 +119,9 @@ export async function resolveBackend(names?: readonly string[]): Promise<Backend
 /** Resolves a backend (a name, a list of names, or a Backend object) and makes it current. */
 export async function setBackend(backend: string | readonly string[] | Backend): Promise<Backend> {
   const b = typeof backend === 'string' ? await resolveBackend([backend]) : Array.isArray(backend) ? await resolveBackend(backend as readonly string[]) : (backend as Backend);
+  if (typeof b !== 'object' || b === null || b.specVersion !== 1 || typeof b.kernels !== 'object' || b.kernels === null) {
+    throw new InvalidArgumentError(`setBackend: expected a backend name, a list of names or a Backend (spec version 1), got ${describe(backend)}`);
+  }
   engine.setBackend(b);
   return b;
 }

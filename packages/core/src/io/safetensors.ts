@@ -53,6 +53,14 @@ export interface LoadedTensors {
   metadata: Record<string, string>;
 }
 
+function checkLoadOptions(op: string, options: LoadOptions): void {
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${op}: options must be an object, got ${describe(options)}`);
+  if (options.floatDType !== undefined && options.floatDType !== 'float32' && options.floatDType !== 'keep') {
+    throw new InvalidArgumentError(`${op}: options.floatDType must be 'float32' or 'keep', got ${describe(options.floatDType)}`);
+  }
+  if (options.filter !== undefined && typeof options.filter !== 'function') throw new InvalidArgumentError(`${op}: options.filter must be a function, got ${describe(options.filter)}`);
+}
+
 function toTensor(name: string, raw: RawTensor, options: LoadOptions, source: string): Tensor {
   const backend = options.backend ?? engine.backend;
   switch (raw.dtype) {
@@ -78,6 +86,7 @@ function toTensor(name: string, raw: RawTensor, options: LoadOptions, source: st
 
 /** Parses safetensors bytes into tensors on a backend. */
 export function deserializeTensors(bytes: Uint8Array, options: LoadOptions = {}, source = '<buffer>'): LoadedTensors {
+  checkLoadOptions('deserializeTensors', options);
   const { tensors: raw, metadata } = parseSafetensors(bytes, source);
   const tensors = new Map<string, Tensor>();
   try {
@@ -103,6 +112,7 @@ export async function saveSafetensors(path: string, tensors: Record<string, Tens
 /** Reads a safetensors file; a missing, truncated or corrupt file gives a CheckpointError. */
 export async function loadSafetensors(path: string, options: LoadOptions = {}): Promise<LoadedTensors> {
   if (typeof path !== 'string' || path.length === 0) throw new InvalidArgumentError(`loadSafetensors: path must be a non-empty string, got ${describe(path)}`);
+  checkLoadOptions('loadSafetensors', options);
   const { readFileChecked } = await import('./atomic-write.js');
   let bytes: Uint8Array;
   try {

@@ -2,11 +2,12 @@
 // rules of PyTorch's torch.optim (so hyper-parameters carry over). State lives in variables on
 // the parameters' backend; each step runs without a tape, in a scope, and frees its temporaries.
 
-import { InvalidArgumentError, ShapeError, describe } from '../errors/index.js';
+import { DTypeError, InvalidArgumentError, ShapeError, describe } from '../errors/index.js';
 import { engine } from '../engine/engine.js';
-import type { Tensor } from '../tensor/tensor.js';
+import { Tensor } from '../tensor/tensor.js';
+import { isFloatDType } from '../tensor/dtype.js';
 import { shapesEqual } from '../tensor/shape.js';
-import { add, div, mul, sqrt, sub } from '../ops/elementwise.js';
+import { add, cast, div, mul, sqrt, sub } from '../ops/elementwise.js';
 import { variable, zerosLike, fullOn } from '../ops/creation.js';
 
 export interface Optimizer {
@@ -28,9 +29,15 @@ export interface Optimizer {
 function checkParams(op: string, params: readonly Tensor[]): void {
   if (!Array.isArray(params) || params.length === 0) throw new InvalidArgumentError(`${op}: params must be a non-empty array of variables, got ${describe(params)}`);
   params.forEach((p, i) => {
+    if (!(p instanceof Tensor)) throw new InvalidArgumentError(`${op}: params[${i}] must be a variable, got ${describe(p)}`);
     p._check(op);
     if (!p.isVariable) throw new InvalidArgumentError(`${op}: params[${i}] must be a variable (create it with variable()), got a plain tensor of shape ${describe(p.shape)}`);
+    if (!isFloatDType(p.dtype)) throw new DTypeError(`${op}: params[${i}] must have a float dtype, got ${p.dtype}`);
   });
+}
+
+function checkOptions(op: string, options: unknown): void {
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${op}: options must be an object with at least lr, got ${describe(options)}`);
 }
 
 function checkPositive(op: string, arg: string, v: number, allowZero = false): number {
@@ -46,6 +53,8 @@ abstract class BaseOptimizer implements Optimizer {
   protected steps = 0;
   protected readonly slots = new Map<string, Tensor[]>();
   protected abstract readonly opName: string;
+  /** The state kinds this optimizer keeps, with the value each slot starts from. */
+  protected abstract slotInits(): Readonly<Record<string, number>>;
 
   constructor(params: readonly Tensor[], lr: number) {
     this.params = [...params];
@@ -57,9 +66,10 @@ abstract class BaseOptimizer implements Optimizer {
   }
 
   /** A per-parameter state slot, created lazily as variables filled with `init`. */
-  protected slot(kind: string, init = 0): Tensor[] {
+  protected slot(kind: string): Tensor[] {
     let s = this.slots.get(kind);
     if (!s) {
+      const init = this.slotInits()[kind] ?? 0;
       s = this.params.map((p, i) => {
         const z = init === 0 ? zerosLike(p) : fullOn(p, p.shape, init, p.dtype);
         const v = variable(z, `${kind}.${i}`);
@@ -76,9 +86,15 @@ abstract class BaseOptimizer implements Optimizer {
     if (!Array.isArray(grads) || grads.length !== this.params.length) {
       throw new InvalidArgumentError(`${op}: grads must hold one tensor per parameter (${this.params.length}), got ${describe(Array.isArray(grads) ? grads.length : grads)}`);
     }
+    // Everything is checked before anything changes, so a bad call leaves no partial update.
     grads.forEach((g, i) => {
+      const p = this.params[i]!;
+      if (!(g instanceof Tensor)) throw new InvalidArgumentError(`${op}: grads[${i}] must be a Tensor, got ${describe(g)}`);
       g._check(op);
-      if (!shapesEqual(g.shape, this.params[i]!.shape)) throw new ShapeError(`${op}: grads[${i}] must have shape ${describe(this.params[i]!.shape)}, got ${describe(g.shape)}`);
+      p._check(op);
+      if (!shapesEqual(g.shape, p.shape)) throw new ShapeError(`${op}: grads[${i}] must have shape ${describe(p.shape)}, got ${describe(g.shape)}`);
+      if (g.dtype !== p.dtype) throw new DTypeError(`${op}: grads[${i}] must have the parameter's dtype ${p.dtype}, got ${g.dtype}`);
+      if (g._backend !== p._backend) throw new InvalidArgumentError(`${op}: grads[${i}] lives on backend "${g._backend.name}" but its parameter on "${p._backend.name}"`);
     });
     checkPositive(op, 'lr', this.lr, true);
     this.steps++;
@@ -94,14 +110,32 @@ abstract class BaseOptimizer implements Optimizer {
   }
 
   loadState(state: Record<string, Tensor>, stepCount: number): void {
-    for (const [key, value] of Object.entries(state)) {
+    const op = `${this.opName}.loadState`;
+    if (typeof state !== 'object' || state === null) throw new InvalidArgumentError(`${op}: state must be an object of tensors, got ${describe(state)}`);
+    if (!Number.isInteger(stepCount) || stepCount < 0) throw new InvalidArgumentError(`${op}: stepCount must be a non-negative integer, got ${describe(stepCount)}`);
+    const kinds = this.slotInits();
+    // Validate every entry first so that a bad state changes nothing.
+    const entries = Object.entries(state).map(([key, value]) => {
       const m = /^(.+)\.(\d+)$/.exec(key);
-      if (!m) throw new InvalidArgumentError(`${this.opName}.loadState: unexpected key ${describe(key)}`);
+      if (!m) throw new InvalidArgumentError(`${op}: unexpected key ${describe(key)}`);
+      const kind = m[1]!;
+      if (!Object.prototype.hasOwnProperty.call(kinds, kind)) {
+        throw new InvalidArgumentError(`${op}: key ${describe(key)} is not state of ${this.opName} (its kinds: ${describe(Object.keys(kinds))})`);
+      }
       const idx = Number(m[2]);
-      if (idx >= this.params.length) throw new InvalidArgumentError(`${this.opName}.loadState: key ${describe(key)} names parameter ${idx}, but there are ${this.params.length}`);
-      const slot = this.slot(m[1]!);
-      const copy = engine.noGrad(() => add(value, 0));
-      slot[idx]!.assign(copy);
+      if (idx >= this.params.length) throw new InvalidArgumentError(`${op}: key ${describe(key)} names parameter ${idx}, but there are ${this.params.length}`);
+      if (!(value instanceof Tensor)) throw new InvalidArgumentError(`${op}: state[${describe(key)}] must be a Tensor, got ${describe(value)}`);
+      value._check(op);
+      const p = this.params[idx]!;
+      if (!shapesEqual(value.shape, p.shape)) throw new ShapeError(`${op}: state[${describe(key)}] must have shape ${describe(p.shape)}, got ${describe(value.shape)}`);
+      if (!isFloatDType(value.dtype)) throw new DTypeError(`${op}: state[${describe(key)}] must have a float dtype, got ${value.dtype}`);
+      return { kind, idx, value, dtype: p.dtype };
+    });
+    for (const { kind, idx, value, dtype } of entries) {
+      const slot = this.slot(kind);
+      // A copy (cast to the parameter's dtype, e.g. state saved as float32 for float64 params);
+      // the tidy frees it if assign fails.
+      engine.noGrad(() => engine.tidy(() => slot[idx]!.assign(value.dtype === dtype ? add(value, 0) : cast(value, dtype))));
     }
     this.steps = stepCount;
   }
@@ -130,24 +164,42 @@ export class SGD extends BaseOptimizer {
   readonly weightDecay: number;
 
   constructor(params: readonly Tensor[], options: SGDOptions) {
+    checkOptions('SGD', options);
     checkParams('SGD', params);
     super(params, checkPositive('SGD', 'options.lr', options.lr, true));
     this.momentum = checkPositive('SGD', 'options.momentum', options.momentum ?? 0, true);
     this.nesterov = options.nesterov ?? false;
     this.weightDecay = checkPositive('SGD', 'options.weightDecay', options.weightDecay ?? 0, true);
-    if (this.nesterov && this.momentum === 0) throw new InvalidArgumentError('SGD: nesterov needs momentum > 0');
+    if (this.nesterov && this.momentum === 0) throw new InvalidArgumentError('SGD: options.nesterov needs options.momentum > 0');
+  }
+
+  protected slotInits(): Readonly<Record<string, number>> {
+    return this.momentum ? { momentum: 0 } : {};
   }
 
   protected update(i: number, p: Tensor, g: Tensor): void {
     let d = this.weightDecay ? add(g, mul(p, this.weightDecay)) : g;
     if (this.momentum) {
       const buf = this.slot('momentum')[i]!;
-      // PyTorch: the first step initialises the buffer with the gradient itself.
-      const next = this.steps === 1 ? add(d, 0) : add(mul(buf, this.momentum), d);
+      // PyTorch: a buffer that does not exist yet (first step, and not restored by loadState)
+      // starts as the gradient itself.
+      const next = this.initMomentum ? add(d, 0) : add(mul(buf, this.momentum), d);
       buf.assign(next);
       d = this.nesterov ? add(d, mul(buf, this.momentum)) : buf;
     }
     p.assign(sub(p, mul(d, this.lr)));
+  }
+
+  /** True during a step that starts without momentum buffers. */
+  private initMomentum = false;
+
+  override step(grads: readonly Tensor[]): void {
+    this.initMomentum = this.momentum > 0 && !this.slots.has('momentum');
+    try {
+      super.step(grads);
+    } finally {
+      this.initMomentum = false;
+    }
   }
 }
 
@@ -172,16 +224,21 @@ export class Adam extends BaseOptimizer {
   readonly weightDecay: number;
   protected readonly decoupled: boolean = false;
 
-  constructor(params: readonly Tensor[], options: AdamOptions, defaultDecay = 0) {
-    checkParams('Adam', params);
-    super(params, checkPositive('Adam', 'options.lr', options.lr, true));
+  constructor(params: readonly Tensor[], options: AdamOptions, defaultDecay = 0, name = 'Adam') {
+    checkOptions(name, options);
+    checkParams(name, params);
+    super(params, checkPositive(name, 'options.lr', options.lr, true));
     this.beta1 = options.beta1 ?? 0.9;
     this.beta2 = options.beta2 ?? 0.999;
     for (const [n, b] of [['beta1', this.beta1], ['beta2', this.beta2]] as const) {
-      if (!(b >= 0 && b < 1)) throw new InvalidArgumentError(`Adam: options.${n} must be in [0, 1), got ${describe(b)}`);
+      if (!(typeof b === 'number' && b >= 0 && b < 1)) throw new InvalidArgumentError(`${name}: options.${n} must be a number in [0, 1), got ${describe(b)}`);
     }
-    this.eps = checkPositive('Adam', 'options.eps', options.eps ?? 1e-8);
-    this.weightDecay = checkPositive('Adam', 'options.weightDecay', options.weightDecay ?? defaultDecay, true);
+    this.eps = checkPositive(name, 'options.eps', options.eps ?? 1e-8);
+    this.weightDecay = checkPositive(name, 'options.weightDecay', options.weightDecay ?? defaultDecay, true);
+  }
+
+  protected slotInits(): Readonly<Record<string, number>> {
+    return { m: 0, v: 0 };
   }
 
   protected update(i: number, p: Tensor, g0: Tensor): void {
@@ -208,7 +265,7 @@ export class AdamW extends Adam {
   protected override readonly opName = 'AdamW';
   protected override readonly decoupled = true;
   constructor(params: readonly Tensor[], options: AdamOptions) {
-    super(params, options, 0.01);
+    super(params, options, 0.01, 'AdamW');
   }
 }
 
@@ -233,6 +290,7 @@ export class Adagrad extends BaseOptimizer {
   readonly lrDecay: number;
 
   constructor(params: readonly Tensor[], options: AdagradOptions) {
+    checkOptions('Adagrad', options);
     checkParams('Adagrad', params);
     super(params, checkPositive('Adagrad', 'options.lr', options.lr, true));
     this.eps = checkPositive('Adagrad', 'options.eps', options.eps ?? 1e-10);
@@ -241,8 +299,12 @@ export class Adagrad extends BaseOptimizer {
     this.lrDecay = checkPositive('Adagrad', 'options.lrDecay', options.lrDecay ?? 0, true);
   }
 
+  protected slotInits(): Readonly<Record<string, number>> {
+    return { sum: this.initialAccumulator };
+  }
+
   protected update(i: number, p: Tensor, g0: Tensor): void {
-    const acc = this.slot('sum', this.initialAccumulator)[i]!;
+    const acc = this.slot('sum')[i]!;
     const g = this.weightDecay ? add(g0, mul(p, this.weightDecay)) : g0;
     const clr = this.lr / (1 + (this.steps - 1) * this.lrDecay);
     acc.assign(add(acc, mul(g, g)));

@@ -1,10 +1,11 @@
 // Training utilities: gradient clipping, an exponential moving average of parameters, and
 // learning-rate schedules (plain functions of the step, as the samplers' noise schedules are).
 
-import { InvalidArgumentError, describe } from '../errors/index.js';
+import { InvalidArgumentError, ShapeError, describe } from '../errors/index.js';
 import { engine } from '../engine/engine.js';
-import type { Tensor } from '../tensor/tensor.js';
-import { add, mul, sqrt, minimum, div } from '../ops/elementwise.js';
+import { Tensor } from '../tensor/tensor.js';
+import { shapesEqual } from '../tensor/shape.js';
+import { add, cast, mul, sqrt, minimum, div } from '../ops/elementwise.js';
 import { variable } from '../ops/creation.js';
 import { sum } from '../ops/reduce.js';
 
@@ -14,12 +15,21 @@ import { sum } from '../ops/reduce.js';
  * left as they are (dispose them if they are no longer needed).
  */
 export function clipGradNorm(grads: readonly Tensor[], maxNorm: number, eps = 1e-6): { grads: Tensor[]; norm: number } {
-  if (!(maxNorm > 0)) throw new InvalidArgumentError(`clipGradNorm: maxNorm must be a positive number, got ${describe(maxNorm)}`);
+  if (!(typeof maxNorm === 'number' && maxNorm > 0)) throw new InvalidArgumentError(`clipGradNorm: maxNorm must be a positive number, got ${describe(maxNorm)}`);
+  if (!(typeof eps === 'number' && eps >= 0 && Number.isFinite(eps))) throw new InvalidArgumentError(`clipGradNorm: eps must be a non-negative finite number, got ${describe(eps)}`);
+  if (!Array.isArray(grads)) throw new InvalidArgumentError(`clipGradNorm: grads must be an array of tensors, got ${describe(grads)}`);
+  grads.forEach((g, i) => {
+    if (!(g instanceof Tensor)) throw new InvalidArgumentError(`clipGradNorm: grads[${i}] must be a Tensor, got ${describe(g)}`);
+    g._check('clipGradNorm');
+  });
+  // No gradients: the norm of nothing is 0 (as torch), nothing to scale.
+  if (grads.length === 0) return { grads: [], norm: 0 };
   return engine.noGrad(() => {
     const normT = engine.tidy(() => sqrt(grads.map((g) => sum(mul(g, g))).reduce((a, b) => add(a, b))));
     const norm = normT.item();
     const scale = engine.tidy(() => minimum(div(maxNorm, add(normT, eps)), 1));
-    const out = grads.map((g) => mul(g, scale));
+    // The scale has the widest dtype among the gradients: each gradient keeps its own dtype.
+    const out = grads.map((g) => (g.dtype === scale.dtype ? mul(g, scale) : engine.tidy(() => mul(g, cast(scale, g.dtype)))));
     normT.dispose();
     scale.dispose();
     return { grads: out, norm };
@@ -45,8 +55,17 @@ export class EMA {
   private steps = 0;
 
   constructor(params: readonly Tensor[], options: EMAOptions = {}) {
+    if (!Array.isArray(params) || params.length === 0) throw new InvalidArgumentError(`EMA: params must be a non-empty array of tensors, got ${describe(params)}`);
+    params.forEach((p, i) => {
+      if (!(p instanceof Tensor)) throw new InvalidArgumentError(`EMA: params[${i}] must be a Tensor, got ${describe(p)}`);
+      p._check('EMA');
+    });
     this.decay = options.decay ?? 0.9999;
-    if (!(this.decay >= 0 && this.decay <= 1)) throw new InvalidArgumentError(`EMA: options.decay must be in [0, 1], got ${describe(options.decay)}`);
+    if (!(typeof this.decay === 'number' && this.decay >= 0 && this.decay <= 1)) throw new InvalidArgumentError(`EMA: options.decay must be in [0, 1], got ${describe(options.decay)}`);
+    if (options.warmup !== undefined && !(typeof options.warmup === 'number' && options.warmup >= 1 && Number.isFinite(options.warmup))) {
+      // Below 1 the ramp (1 + step) / (warmup + step) starts above 1 or divides by zero.
+      throw new InvalidArgumentError(`EMA: options.warmup must be a finite number >= 1, got ${describe(options.warmup)}`);
+    }
     this.warmup = options.warmup;
     this.params = [...params];
     this.shadow = params.map((p, i) => variable(p, `ema.${i}`));
@@ -73,7 +92,14 @@ export class EMA {
 
   /** Copies the averaged values into the parameters (for evaluation or export). */
   copyTo(targets: readonly Tensor[] = this.params): void {
-    engine.noGrad(() => targets.forEach((t, i) => t.assign(add(this.shadow[i]!, 0))));
+    if (!Array.isArray(targets) || targets.length !== this.shadow.length) {
+      throw new InvalidArgumentError(`EMA.copyTo: targets must hold one variable per parameter (${this.shadow.length}), got ${describe(Array.isArray(targets) ? targets.length : targets)}`);
+    }
+    targets.forEach((t, i) => {
+      if (!(t instanceof Tensor)) throw new InvalidArgumentError(`EMA.copyTo: targets[${i}] must be a variable, got ${describe(t)}`);
+      if (!shapesEqual(t.shape, this.shadow[i]!.shape)) throw new ShapeError(`EMA.copyTo: targets[${i}] must have shape ${describe(this.shadow[i]!.shape)}, got ${describe(t.shape)}`);
+    });
+    engine.noGrad(() => targets.forEach((t, i) => engine.tidy(() => t.assign(add(this.shadow[i]!, 0)))));
   }
 
   dispose(): void {
@@ -97,7 +123,8 @@ export interface WarmupDecayOptions {
 function checkSchedule(op: string, o: WarmupDecayOptions): Required<WarmupDecayOptions> {
   const warmupSteps = o.warmupSteps ?? 0;
   const minLr = o.minLr ?? 0;
-  if (!(o.lr >= 0)) throw new InvalidArgumentError(`${op}: lr must be >= 0, got ${describe(o.lr)}`);
+  if (!(typeof o.lr === 'number' && o.lr >= 0 && Number.isFinite(o.lr))) throw new InvalidArgumentError(`${op}: lr must be a finite number >= 0, got ${describe(o.lr)}`);
+  if (!(typeof minLr === 'number' && minLr >= 0 && Number.isFinite(minLr))) throw new InvalidArgumentError(`${op}: minLr must be a finite number >= 0, got ${describe(o.minLr)}`);
   if (!Number.isInteger(warmupSteps) || warmupSteps < 0) throw new InvalidArgumentError(`${op}: warmupSteps must be a non-negative integer, got ${describe(o.warmupSteps)}`);
   if (!Number.isInteger(o.totalSteps) || o.totalSteps <= warmupSteps) {
     throw new InvalidArgumentError(`${op}: totalSteps must be an integer > warmupSteps (${warmupSteps}), got ${describe(o.totalSteps)}`);
@@ -107,6 +134,8 @@ function checkSchedule(op: string, o: WarmupDecayOptions): Required<WarmupDecayO
 
 /** Constant learning rate after an optional linear warmup. */
 export function constantSchedule(lr: number, warmupSteps = 0): LRSchedule {
+  if (!(typeof lr === 'number' && lr >= 0 && Number.isFinite(lr))) throw new InvalidArgumentError(`constantSchedule: lr must be a finite number >= 0, got ${describe(lr)}`);
+  if (!Number.isInteger(warmupSteps) || warmupSteps < 0) throw new InvalidArgumentError(`constantSchedule: warmupSteps must be a non-negative integer, got ${describe(warmupSteps)}`);
   return (step) => (warmupSteps > 0 && step < warmupSteps ? (lr * (step + 1)) / warmupSteps : lr);
 }
 

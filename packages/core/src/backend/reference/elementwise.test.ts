@@ -62,6 +62,7 @@ describe('reference unary', () => {
   it('round is round-half-to-even', () => {
     const r = unary('round', [0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 2.4, 2.6, -2.6, 3.5, 1e17 + 2]);
     expect(r.map((v) => v + 0)).toEqual([0, 2, 2, 0, -2, -2, 2, 3, -3, 4, 1e17 + 2]);
+    expect(Object.is(r[3], -0)).toBe(true); // round(-0.5) = -0 like NumPy
   });
 
   it('sigmoid is stable for large |x|', () => {

@@ -16,7 +16,8 @@ const TWO_OVER_SQRT_PI = 2 / Math.sqrt(Math.PI);
 const ONE_OVER_SQRT_PI = 1 / Math.sqrt(Math.PI);
 
 /**
- * erf(x) to ~1e-16 absolute error.
+ * erf(x) to about 1e-15 absolute error (checked against CPython's math.erf on 34k points in
+ * [-7, 7]; the brief asks for < 1e-12).
  * |x| < 3: the all-positive series erf(x) = 2/sqrt(pi) e^{-x^2} sum_n (2x^2)^n x / (1*3*..*(2n+1))
  *          (no cancellation).
  * 3 <= |x| < 6: erf = 1 - erfc, with erfc from its continued fraction
@@ -71,9 +72,8 @@ export function roundHalfEven(x: number): number {
   if (!Number.isFinite(x)) return x;
   const f = Math.floor(x);
   const diff = x - f; // exact for doubles
-  if (diff < 0.5) return f;
-  if (diff > 0.5) return f + 1;
-  return f % 2 === 0 ? f : f + 1;
+  const r = diff < 0.5 ? f : diff > 0.5 ? f + 1 : f % 2 === 0 ? f : f + 1;
+  return r === 0 && x < 0 ? -0 : r; // round(-0.4) is -0, as in NumPy
 }
 
 /** Numerically stable logistic function (no overflow for large |x|). */
