@@ -89,6 +89,39 @@ describe('Generator stream layout (the cross-backend contract)', () => {
     expect(g.offset).toBe(3n);
   });
 
+  it('draws spanning several internal chunks follow the same layout', () => {
+    const g = new Generator(seed);
+    const n = 4 * 1024 * 2 + 5; // internal chunk is 1024 blocks
+    const a = g.uniformArray(n);
+    const mismatches: number[] = [];
+    for (const i of [0, 4095, 4096, 4097, 8191, 8192, n - 1]) {
+      const w = blockAt(Math.floor(i / 4))[i % 4]!;
+      if (a[i] !== (w >>> 8) / 2 ** 24) mismatches.push(i);
+    }
+    expect(mismatches).toEqual([]);
+    expect(g.offset).toBe(BigInt(Math.ceil(n / 4)));
+    const ints = new Generator(seed).randintArray(2049, 0, 1000);
+    const w = blockAt(1024);
+    const x = (BigInt(w[0]!) << 32n) | BigInt(w[1]!);
+    expect(ints[2048]).toBe(Number((x * 1000n) >> 64n));
+  });
+
+  it('float32 normals pair words (w0, w1) and (w2, w3) of each block', () => {
+    const z = new Generator(seed).normalArray(4);
+    const w = blockAt(0);
+    const u = (x: number): number => ((x >>> 8) + 1) / 2 ** 24;
+    const r0 = Math.sqrt(-2 * Math.log(u(w[0]!)));
+    const r1 = Math.sqrt(-2 * Math.log(u(w[2]!)));
+    expect(Array.from(z)).toEqual(
+      [
+        r0 * Math.cos(2 * Math.PI * u(w[1]!)),
+        r0 * Math.sin(2 * Math.PI * u(w[1]!)),
+        r1 * Math.cos(2 * Math.PI * u(w[3]!)),
+        r1 * Math.sin(2 * Math.PI * u(w[3]!)),
+      ].map(Math.fround),
+    );
+  });
+
   it('float64 uniforms combine 27 + 26 bits of a word pair', () => {
     const g = new Generator(seed);
     const a = g.uniformArray(3, 'float64');

@@ -29,32 +29,85 @@ export const PHILOX_ROUNDS = 10;
 /**
  * High 32 bits of the exact 64-bit product of two unsigned 32-bit integers.
  *
- * Doubles hold only 53 bits, so a*b cannot be formed directly; instead the
- * operands are split into 16-bit halves, whose pairwise products (< 2^32) are
- * exact, and the carries from the low half are propagated by hand. The low
- * 32 bits come from Math.imul, which is exact modulo 2^32.
+ * Doubles hold only 53 bits, so a*b cannot be formed directly. With
+ * a = aH*2^16 + aL and b = bH*2^16 + bL:
+ *   hi = aH*bH + floor((aL*bH + aH*bL + floor(aL*bL / 2^16)) / 2^16)
+ * where every partial product is below 2^32 and the inner sum below 2^34, so
+ * all of it is exact in double arithmetic. The low 32 bits are Math.imul.
+ * The block function below inlines this formula with the constant's halves.
  * @internal exported for tests.
  */
 export function mulhi32(a: number, b: number): number {
-  const aLo = a & 0xffff;
-  const aHi = a >>> 16;
-  const bLo = b & 0xffff;
-  const bHi = b >>> 16;
-  const ll = aLo * bLo;
-  const lh = aLo * bHi;
-  const hl = aHi * bLo;
-  const hh = aHi * bHi;
-  // Bits 16..31 of the product plus everything that carries out of them;
-  // bounded by 3 * 2^16, so the shift below is exact.
-  const mid = (ll >>> 16) + (lh & 0xffff) + (hl & 0xffff);
-  // The true high word is < 2^32, so this sum never exceeds 32 bits.
-  return (hh + (lh >>> 16) + (hl >>> 16) + (mid >>> 16)) >>> 0;
+  const aL = a & 0xffff;
+  const aH = a >>> 16;
+  const bL = b & 0xffff;
+  const bH = b >>> 16;
+  const mid = aL * bH + aH * bL + ((aL * bL) >>> 16);
+  return (aH * bH + Math.floor(mid / 65536)) >>> 0;
 }
 
+const M0_LO = PHILOX_M0 & 0xffff;
+const M0_HI = PHILOX_M0 >>> 16;
+const M1_LO = PHILOX_M1 & 0xffff;
+const M1_HI = PHILOX_M1 >>> 16;
+const W0_I32 = PHILOX_W0 | 0;
+const W1_I32 = PHILOX_W1 | 0;
+
 /**
- * Core Philox4x32 bijection writing into `out` (no allocation: the generator
- * calls this once per 128-bit block, and a 4 MB noise tensor is 256k calls).
+ * Philox4x32-10 on `blocks` consecutive counters
+ * [ctrLo + b (carrying into word 1), ctrHi, c2, 0], writing 4 words per block
+ * into `out` from index 0.
+ *
+ * Words are kept as signed int32 internally (`| 0`) and only reinterpreted as
+ * unsigned by the Uint32Array store: V8 then keeps everything in small-integer
+ * registers, about twice as fast as juggling uint32 values above 2^31 as
+ * doubles. Bit patterns are identical either way.
  */
+function philoxBlocks(
+  k0In: number,
+  k1In: number,
+  ctrLo: number,
+  ctrHi: number,
+  c2In: number,
+  blocks: number,
+  out: Uint32Array,
+): void {
+  for (let b = 0; b < blocks; b++) {
+    const lo = ctrLo + b;
+    let c0 = lo | 0; // ToInt32 wraps lo >= 2^32 exactly as the u64 counter does
+    let c1 = (lo >= 4294967296 ? ctrHi + 1 : ctrHi) | 0;
+    let c2 = c2In | 0;
+    let c3 = 0;
+    let k0 = k0In | 0;
+    let k1 = k1In | 0;
+    for (let r = 0; r < PHILOX_ROUNDS; r++) {
+      if (r > 0) {
+        // Random123 bumps the key *between* rounds, never before the first.
+        k0 = (k0 + W0_I32) | 0;
+        k1 = (k1 + W1_I32) | 0;
+      }
+      const aL = c0 & 0xffff;
+      const aH = c0 >>> 16;
+      const hi0 = (aH * M0_HI + Math.floor((aL * M0_HI + aH * M0_LO + ((aL * M0_LO) >>> 16)) / 65536)) | 0;
+      const lo0 = Math.imul(PHILOX_M0, c0);
+      const bL = c2 & 0xffff;
+      const bH = c2 >>> 16;
+      const hi1 = (bH * M1_HI + Math.floor((bL * M1_HI + bH * M1_LO + ((bL * M1_LO) >>> 16)) / 65536)) | 0;
+      const lo1 = Math.imul(PHILOX_M1, c2);
+      c0 = hi1 ^ c1 ^ k0;
+      c1 = lo1;
+      c2 = hi0 ^ c3 ^ k1;
+      c3 = lo0;
+    }
+    const o = 4 * b;
+    out[o] = c0;
+    out[o + 1] = c1;
+    out[o + 2] = c2;
+    out[o + 3] = c3;
+  }
+}
+
+/** Single block with an arbitrary 128-bit counter (the public block function). */
 function philoxInto(
   c0: number,
   c1: number,
@@ -65,19 +118,24 @@ function philoxInto(
   rounds: number,
   out: Uint32Array,
 ): void {
+  c0 |= 0;
+  c1 |= 0;
+  c2 |= 0;
+  c3 |= 0;
+  k0 |= 0;
+  k1 |= 0;
   for (let r = 0; r < rounds; r++) {
     if (r > 0) {
-      // Random123 bumps the key *between* rounds, never before the first.
-      k0 = (k0 + PHILOX_W0) >>> 0;
-      k1 = (k1 + PHILOX_W1) >>> 0;
+      k0 = (k0 + W0_I32) | 0;
+      k1 = (k1 + W1_I32) | 0;
     }
-    const hi0 = mulhi32(PHILOX_M0, c0);
-    const lo0 = Math.imul(PHILOX_M0, c0) >>> 0;
-    const hi1 = mulhi32(PHILOX_M1, c2);
-    const lo1 = Math.imul(PHILOX_M1, c2) >>> 0;
-    c0 = (hi1 ^ c1 ^ k0) >>> 0;
+    const hi0 = mulhi32(PHILOX_M0, c0 >>> 0);
+    const lo0 = Math.imul(PHILOX_M0, c0);
+    const hi1 = mulhi32(PHILOX_M1, c2 >>> 0);
+    const lo1 = Math.imul(PHILOX_M1, c2);
+    c0 = hi1 ^ c1 ^ k0;
     c1 = lo1;
-    c2 = (hi0 ^ c3 ^ k1) >>> 0;
+    c2 = hi0 ^ c3 ^ k1;
     c3 = lo0;
   }
   out[0] = c0;
@@ -140,6 +198,11 @@ const TWO_POW_M53 = 1 / 9007199254740992;
 const TWO_PI = 2 * Math.PI;
 const TWO_POW_64 = 1n << 64n;
 
+// Blocks per chunk of a draw: 16 KB of scratch, shared by all generators
+// (JS runs one draw at a time and draws never re-enter each other).
+const CHUNK_BLOCKS = 1024;
+const SCRATCH = new Uint32Array(4 * CHUNK_BLOCKS);
+
 // Word 2 of the counter is 0 for every ordinary draw, so a non-zero tag there
 // puts fork-key derivation in a disjoint part of the counter space: a child's
 // key can never coincide with numbers the parent hands out.
@@ -171,7 +234,7 @@ export class Generator {
   #k1: number;
   #offLo = 0;
   #offHi = 0;
-  readonly #block = new Uint32Array(4);
+  readonly #block = new Uint32Array(4); // fork's scratch
 
   /**
    * @param seed a non-negative integer below 2^64 (a safe-integer number or a
@@ -277,22 +340,19 @@ export class Generator {
   uniformArray(n: number, dtype: UniformDType = 'float32'): Float32Array | Float64Array {
     checkCount('uniformArray', n);
     checkDType('uniformArray', dtype);
-    const block = this.#block;
     if (dtype === 'float32') {
       const out = new Float32Array(n);
-      for (let i = 0; i < n; i += 4) {
-        this.#nextBlock();
-        const m = Math.min(4, n - i);
-        for (let j = 0; j < m; j++) out[i + j] = (block[j]! >>> 8) * TWO_POW_M24;
-      }
+      this.#draw(n, 4, (w, start, count) => {
+        for (let j = 0; j < count; j++) out[start + j] = (w[j]! >>> 8) * TWO_POW_M24;
+      });
       return out;
     }
     const out = new Float64Array(n);
-    for (let i = 0; i < n; i += 2) {
-      this.#nextBlock();
-      out[i] = ((block[0]! >>> 5) * 67108864 + (block[1]! >>> 6)) * TWO_POW_M53;
-      if (i + 1 < n) out[i + 1] = ((block[2]! >>> 5) * 67108864 + (block[3]! >>> 6)) * TWO_POW_M53;
-    }
+    this.#draw(n, 2, (w, start, count) => {
+      for (let j = 0; j < count; j++) {
+        out[start + j] = ((w[2 * j]! >>> 5) * 67108864 + (w[2 * j + 1]! >>> 6)) * TWO_POW_M53;
+      }
+    });
     return out;
   }
 
@@ -300,8 +360,8 @@ export class Generator {
    * `n` standard normal numbers by Box–Muller. Uniforms are taken in (0, 1]
    * (the [0,1) construction above plus one unit) so log(u1) is always finite.
    * Each pair (u1, u2) yields r·cos(2πu2) then r·sin(2πu2), r = sqrt(-2 ln u1).
-   * - float32: 24-bit uniforms, 2 pairs = 4 normals per block;
-   * - float64: 53-bit uniforms, 1 pair = 2 normals per block.
+   * - float32: 24-bit uniforms from words (w0, w1) and (w2, w3), 4 normals per block;
+   * - float64: 53-bit uniforms u1 from (w0, w1), u2 from (w2, w3), 2 normals per block.
    * Computed in double precision, then stored at the requested precision.
    */
   normalArray(n: number, dtype?: 'float32'): Float32Array;
@@ -310,44 +370,43 @@ export class Generator {
   normalArray(n: number, dtype: UniformDType = 'float32'): Float32Array | Float64Array {
     checkCount('normalArray', n);
     checkDType('normalArray', dtype);
-    const block = this.#block;
     if (dtype === 'float32') {
       const out = new Float32Array(n);
-      for (let i = 0; i < n; i += 4) {
-        this.#nextBlock();
-        for (let p = 0; p < 2; p++) {
-          const idx = i + 2 * p;
-          if (idx >= n) break;
-          const u1 = ((block[2 * p]! >>> 8) + 1) * TWO_POW_M24;
-          const u2 = ((block[2 * p + 1]! >>> 8) + 1) * TWO_POW_M24;
+      this.#draw(n, 4, (w, start, count) => {
+        // Value j pairs words 2·floor(j/2) and 2·floor(j/2)+1: cos for even j, sin for odd j.
+        for (let j = 0; j < count; j += 2) {
+          const u1 = ((w[j]! >>> 8) + 1) * TWO_POW_M24;
+          const u2 = ((w[j + 1]! >>> 8) + 1) * TWO_POW_M24;
           const r = Math.sqrt(-2 * Math.log(u1));
           const theta = TWO_PI * u2;
-          out[idx] = r * Math.cos(theta);
-          if (idx + 1 < n) out[idx + 1] = r * Math.sin(theta);
+          out[start + j] = r * Math.cos(theta);
+          if (j + 1 < count) out[start + j + 1] = r * Math.sin(theta);
         }
-      }
+      });
       return out;
     }
     const out = new Float64Array(n);
-    for (let i = 0; i < n; i += 2) {
-      this.#nextBlock();
-      const u1 = ((block[0]! >>> 5) * 67108864 + (block[1]! >>> 6) + 1) * TWO_POW_M53;
-      const u2 = ((block[2]! >>> 5) * 67108864 + (block[3]! >>> 6) + 1) * TWO_POW_M53;
-      const r = Math.sqrt(-2 * Math.log(u1));
-      const theta = TWO_PI * u2;
-      out[i] = r * Math.cos(theta);
-      if (i + 1 < n) out[i + 1] = r * Math.sin(theta);
-    }
+    this.#draw(n, 2, (w, start, count) => {
+      for (let j = 0; j < count; j += 2) {
+        const u1 = ((w[2 * j]! >>> 5) * 67108864 + (w[2 * j + 1]! >>> 6) + 1) * TWO_POW_M53;
+        const u2 = ((w[2 * j + 2]! >>> 5) * 67108864 + (w[2 * j + 3]! >>> 6) + 1) * TWO_POW_M53;
+        const r = Math.sqrt(-2 * Math.log(u1));
+        const theta = TWO_PI * u2;
+        out[start + j] = r * Math.cos(theta);
+        if (j + 1 < count) out[start + j + 1] = r * Math.sin(theta);
+      }
+    });
     return out;
   }
 
   /**
-   * `n` integers uniform in [low, high). Each value takes one 64-bit word
-   * pair x = a·2^32 + b (2 values per block) and maps it by the exact 64-bit
-   * multiply-shift floor(x · (high - low) / 2^64) + low. No rejection, so the
-   * number of blocks consumed depends only on n (backends stay in lockstep);
-   * every outcome gets floor or ceil of 2^64 / range inputs, a relative bias
-   * below range / 2^64 <= 2^-32, far under anything a test could detect.
+   * `n` integers uniform in [low, high). Value j of a block takes the word
+   * pair x = w[2j]·2^32 + w[2j+1] (2 values per block) and maps it by the
+   * exact 64-bit multiply-shift floor(x · (high - low) / 2^64) + low. No
+   * rejection, so the number of blocks consumed depends only on n (backends
+   * stay in lockstep); every outcome gets floor or ceil of 2^64 / range
+   * inputs, a relative bias below range / 2^64 <= 2^-32, far under anything a
+   * test could detect.
    */
   randintArray(n: number, low: number, high: number): Int32Array {
     checkCount('randintArray', n);
@@ -363,18 +422,27 @@ export class Generator {
     }
     const range = high - low; // 1 .. 2^32
     const out = new Int32Array(n);
-    const block = this.#block;
-    for (let i = 0; i < n; i += 2) {
-      this.#nextBlock();
-      out[i] = low + scaleU64(block[0]!, block[1]!, range);
-      if (i + 1 < n) out[i + 1] = low + scaleU64(block[2]!, block[3]!, range);
-    }
+    this.#draw(n, 2, (w, start, count) => {
+      for (let j = 0; j < count; j++) out[start + j] = low + scaleU64(w[2 * j]!, w[2 * j + 1]!, range);
+    });
     return out;
   }
 
-  #nextBlock(): void {
-    philoxInto(this.#offLo, this.#offHi, 0, 0, this.#k0, this.#k1, PHILOX_ROUNDS, this.#block);
-    this.#advance(1);
+  /**
+   * Generates the ceil(n / perBlock) blocks a draw of n values needs, in
+   * chunks (bounded scratch memory), calling `use(words, start, count)` for
+   * values [start, start + count) with their blocks' words at words[0..].
+   */
+  #draw(n: number, perBlock: number, use: (words: Uint32Array, start: number, count: number) => void): void {
+    const words = SCRATCH;
+    for (let start = 0; start < n; ) {
+      const blocks = Math.min(CHUNK_BLOCKS, Math.ceil((n - start) / perBlock));
+      philoxBlocks(this.#k0, this.#k1, this.#offLo, this.#offHi, 0, blocks, words);
+      this.#advance(blocks);
+      const count = Math.min(n - start, blocks * perBlock);
+      use(words, start, count);
+      start += count;
+    }
   }
 
   #advance(blocks: number): void {

@@ -1,0 +1,67 @@
+// The kernel context: how kernels turn handles into tf tensors and tf results into new handles,
+// and which engine-specific strategies apply.
+
+import { DenoiseError, type DataHandle, type OutputInfo, type TensorInfo } from '@denoise/core';
+import type { TfjsFlavor, Tfjs, TfTensor } from '../types.js';
+import { TfjsHandle } from '../types.js';
+
+export interface KernelContext {
+  readonly tf: Tfjs;
+  readonly flavor: TfjsFlavor;
+  /**
+   * tfjs-backend-wasm workarounds: matmul never passes transpose flags (20-60x slower there)
+   * and never runs a batched (rank-3, batch > 1) BatchMatMul, whose wasm kernel is a naive
+   * single-threaded loop; convolution gradients are computed with forward convolutions and
+   * im2col matmuls instead of the (missing or slow) backprop kernels.
+   */
+  readonly wasm: boolean;
+  /** The tf tensor behind an input. */
+  t(info: TensorInfo): TfTensor;
+  /**
+   * Runs `fn` inside tf.tidy (so no intermediate leaks), coerces its result to `out`'s dtype and
+   * shape, keeps it (so no enclosing tidy frees it) and wraps it in a new handle. Never returns
+   * an input's tensor object: a result identical to an input is cloned.
+   */
+  run(out: OutputInfo, fn: () => TfTensor): DataHandle;
+}
+
+function shapesEqual(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+export function createKernelContext(tf: Tfjs, flavor: TfjsFlavor, backendName: string, onCreate?: (h: TfjsHandle) => void): KernelContext {
+  const wasm = flavor === 'wasm';
+  function t(info: TensorInfo): TfTensor {
+    const h = info.handle as TfjsHandle;
+    const tensor = h instanceof TfjsHandle ? h.tensor : null;
+    if (tensor === null) {
+      throw new DenoiseError(`${backendName}: a kernel received a handle that is disposed or does not belong to this backend`);
+    }
+    return tensor;
+  }
+  function run(out: OutputInfo, fn: () => TfTensor): DataHandle {
+    const state = tf.engine().state;
+    const before = state.numTensors;
+    let result: TfTensor = tf.tidy(() => {
+      let r = fn();
+      if (r.dtype !== out.dtype) r = tf.cast(r, out.dtype as 'float32' | 'int32' | 'bool');
+      if (!shapesEqual(r.shape, out.shape)) {
+        if (r.size !== out.shape.reduce((p, d) => p * d, 1)) {
+          throw new DenoiseError(`${backendName}: internal error, kernel produced shape [${r.shape.join(', ')}] for output [${out.shape.join(', ')}]`);
+        }
+        r = tf.reshape(r, out.shape as number[]);
+      }
+      return r;
+    });
+    // A result created before this call (an input passed through) would be shared between two
+    // handles; give the new handle its own tensor object.
+    if (state.numTensors === before) result = tf.clone(result);
+    tf.keep(result);
+    const h = new TfjsHandle(result);
+    onCreate?.(h);
+    return h;
+  }
+  return { tf, flavor, wasm, t, run };
+}
