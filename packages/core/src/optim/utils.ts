@@ -27,7 +27,7 @@ export function clipGradNorm(grads: readonly Tensor[], maxNorm: number, eps = 1e
   return engine.noGrad(() => {
     const normT = engine.tidy(() => sqrt(grads.map((g) => sum(mul(g, g))).reduce((a, b) => add(a, b))));
     const norm = normT.item();
-    const scale = engine.tidy(() => div(maxNorm, add(normT, eps)));
+    const scale = engine.tidy(() => minimum(div(maxNorm, add(normT, eps)), 1));
     // The scale has the widest dtype among the gradients: each gradient keeps its own dtype.
     const out = grads.map((g) => (g.dtype === scale.dtype ? mul(g, scale) : engine.tidy(() => mul(g, cast(scale, g.dtype)))));
     normT.dispose();
