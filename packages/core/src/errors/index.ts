@@ -30,7 +30,7 @@ export class DenoiseError extends Error {
 }
 
 function kindGuard<T extends DenoiseError>(kind: DenoiseErrorKind) {
-  return (error: unknown): error is T => DenoiseError.isInstance(error);
+  return (error: unknown): error is T => DenoiseError.isInstance(error) && error.kind === kind;
 }
 
 /** A tensor has the wrong rank or size, or two shapes do not broadcast. */
