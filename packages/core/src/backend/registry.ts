@@ -6,7 +6,6 @@
 import { BackendUnavailableError, InvalidArgumentError, describe } from '../errors/index.js';
 import { engine } from '../engine/engine.js';
 import type { Backend } from './types.js';
-import { createReferenceBackend } from './reference/backend.js';
 
 export type BackendFactory = () => Backend | Promise<Backend>;
 
@@ -29,7 +28,7 @@ const registry = new Map<string, Entry>();
 
 function ensureReference(): void {
   if (!registry.has('reference')) {
-    registry.set('reference', { name: 'reference', factory: createReferenceBackend, priority: 0, explicitOnly: false, state: { kind: 'idle' } });
+    registry.set('reference', { name: 'reference', factory: () => engine.reference, priority: 0, explicitOnly: false, state: { kind: 'idle' } });
   }
 }
 

@@ -86,6 +86,7 @@ function callFor(name: PrimitiveName): KernelCall {
 
 export class Engine {
   private backendValue: Backend | null = null;
+  private referenceValue: Backend | null = null;
   private readonly scopes: Scope[] = [];
   private readonly tapes: Tape[] = [];
   private noGradDepth = 0;
@@ -94,8 +95,14 @@ export class Engine {
 
   /** The current backend; the float64 reference backend if none was chosen. */
   get backend(): Backend {
-    if (!this.backendValue) this.backendValue = createReferenceBackend();
+    if (!this.backendValue) this.backendValue = this.reference;
     return this.backendValue;
+  }
+
+  /** The process-wide float64 reference backend (the default, and the registry's 'reference'). */
+  get reference(): Backend {
+    if (!this.referenceValue) this.referenceValue = createReferenceBackend();
+    return this.referenceValue;
   }
 
   setBackend(backend: Backend): void {

@@ -152,8 +152,8 @@ describe('EMA', () => {
     for (let t = 0; t < steps; t++) {
       const next = init.map((v) => Array.from(gen.normalArray(v.length, 'float64')));
       params.forEach((p, i) => p.assign(f64(next[i]!, shapes[i]!)));
-      // The manual recurrence: d = min(decay, (1 + t) / (warmup + t)) with t updates done so far.
-      const d = warmup === undefined ? decay : Math.min(decay, (1 + t) / (warmup + t));
+      // The manual recurrence (LDM's LitEma): the n-th update, n = t + 1, uses min(decay, (1 + n) / (warmup + n)).
+      const d = warmup === undefined ? decay : Math.min(decay, (2 + t) / (warmup + 1 + t));
       expect(ema.currentDecay()).toBe(d);
       decays.push(d);
       ema.update();
@@ -173,12 +173,12 @@ describe('EMA', () => {
     expect(new EMA([p]).currentDecay()).toBe(0.9999);
     check(0.9999, undefined, null, 22);
   });
-  it('warmup ramps (1 + t) / (warmup + t), capped at decay', () => {
-    // warmup 3, decay 0.6: 1/3, 2/4, 3/5 = 0.6, then capped at 0.6.
-    check(0.6, 3, [1 / 3, 0.5, 0.6, 0.6, 0.6], 23);
+  it('warmup ramps (1 + n) / (warmup + n) for the n-th update, capped at decay', () => {
+    // warmup 3, decay 0.6: 2/4, 3/5 = 0.6, then capped at 0.6.
+    check(0.6, 3, [0.5, 0.6, 0.6, 0.6, 0.6], 23);
   });
   it('warmup 10 as in the LDM code (uncapped for these steps)', () => {
-    check(0.9999, 10, [0.1, 2 / 11, 3 / 12, 4 / 13, 5 / 14, 6 / 15], 24);
+    check(0.9999, 10, [2 / 11, 3 / 12, 4 / 13, 5 / 14, 6 / 15, 7 / 16], 24);
   });
   it('decay 0 tracks the parameter; decay 1 freezes the shadow', () => {
     const p = var64([1, 2], [2]);

@@ -40,7 +40,7 @@ export interface EMAOptions {
   /** Default 0.9999. */
   decay?: number;
   /**
-   * When set, the decay ramps up as min(decay, (1 + step) / (warmup + step)), the schedule of
+   * When set, the n-th update (n = 1, 2, ...) uses min(decay, (1 + n) / (warmup + n)), the schedule of
    * the DDPM / LDM training code, so early averages do not stick to the initialisation.
    */
   warmup?: number;
@@ -78,7 +78,9 @@ export class EMA {
   /** The decay the next update uses. */
   currentDecay(): number {
     if (this.warmup === undefined) return this.decay;
-    return Math.min(this.decay, (1 + this.steps) / (this.warmup + this.steps));
+    // LDM's LitEma counts the update first: the n-th update (n = 1, 2, ...) uses (1 + n) / (warmup + n).
+    const n = this.steps + 1;
+    return Math.min(this.decay, (1 + n) / (this.warmup + n));
   }
 
   /** shadow = d * shadow + (1 - d) * param. */
