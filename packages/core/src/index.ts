@@ -55,3 +55,7 @@ export function dispose(value: unknown): void {
 }
 
 import { collectTensors as collectTensorsInto } from './engine/engine.js';
+
+// Diffusion algorithms.
+export * from './schedules/index.js';
+export * from './samplers/index.js';

@@ -1,0 +1,113 @@
+// The one sampling loop shared by every sampler: validates the ladder, runs each step in a
+// scope, carries multistep state, applies the per-step hook, reports progress, honours an
+// AbortSignal between steps, and frees everything it does not return.
+
+import { AbortError, InvalidArgumentError, ShapeError, describe } from '../errors/index.js';
+import { engine, collectTensors } from '../engine/engine.js';
+import { Generator } from '../random/philox.js';
+import { Tensor } from '../tensor/tensor.js';
+import type { Denoiser, SampleOptions, Sampler, SamplerState } from './types.js';
+
+/** Lets timers and abort events run between steps (browsers and Node alike). */
+export function yieldToEventLoop(): Promise<void> {
+  const g = globalThis as { setImmediate?: (cb: () => void) => unknown };
+  return new Promise((resolve) => (g.setImmediate ? g.setImmediate(resolve) : setTimeout(resolve, 0)));
+}
+
+export function checkSigmas(op: string, sigmas: readonly number[]): void {
+  if (!Array.isArray(sigmas) || sigmas.length < 2) throw new InvalidArgumentError(`${op}: sigmas must hold at least two noise levels, got ${describe(sigmas)}`);
+  for (let i = 0; i < sigmas.length; i++) {
+    const s = sigmas[i]!;
+    if (typeof s !== 'number' || !(s >= 0) || !Number.isFinite(s)) throw new InvalidArgumentError(`${op}: sigmas[${i}] must be a finite number >= 0, got ${describe(s)}`);
+    if (i > 0 && !(s < sigmas[i - 1]!)) throw new InvalidArgumentError(`${op}: sigmas must be strictly decreasing, but sigmas[${i}] = ${s} follows ${sigmas[i - 1]}`);
+  }
+}
+
+function throwIfAborted(op: string, signal: AbortSignal | undefined, step: number): void {
+  if (signal?.aborted) {
+    const reason = signal.reason instanceof Error ? signal.reason.message : signal.reason !== undefined ? String(signal.reason) : 'aborted';
+    throw new AbortError(`${op}: cancelled before step ${step} (${reason})`, { cause: signal.reason });
+  }
+}
+
+function stateTensors(state: SamplerState | undefined): Set<Tensor> {
+  const s = new Set<Tensor>();
+  if (state) collectTensors(state, s);
+  return s;
+}
+
+/**
+ * Runs `sampler` over `options.sigmas` from x (at sigmas[startStep]) and returns the final
+ * sample (at the last sigma). `x` itself is left alive; everything else made here is freed.
+ */
+export async function sample<C>(sampler: Sampler, denoiser: Denoiser<C>, x: Tensor, options: SampleOptions<C>): Promise<Tensor> {
+  const op = `sample(${sampler.name})`;
+  checkSigmas(op, options.sigmas);
+  if (!(x instanceof Tensor)) throw new InvalidArgumentError(`${op}: x must be a Tensor, got ${describe(x)}`);
+  x._check(op);
+  if (!(options.gen instanceof Generator)) throw new InvalidArgumentError(`${op}: options.gen must be a Generator, got ${describe(options.gen)}`);
+  const sigmas = options.sigmas;
+  const steps = sigmas.length - 1;
+  const start = options.startStep ?? 0;
+  if (!Number.isInteger(start) || start < 0 || start >= steps) throw new InvalidArgumentError(`${op}: options.startStep must be an integer in [0, ${steps - 1}], got ${describe(start)}`);
+  const cond = options.cond as C;
+  const denoise = (xi: Tensor, sigma: number): Tensor => {
+    const out = denoiser(xi, sigma, cond);
+    if (!(out instanceof Tensor) || out.shape.length !== xi.shape.length || out.shape.some((d, k) => d !== xi.shape[k])) {
+      throw new ShapeError(`${op}: the denoiser must return x0 shaped like x ${describe(xi.shape)}, got ${out instanceof Tensor ? describe(out.shape) : describe(out)}`);
+    }
+    return out;
+  };
+
+  let current = x;
+  let state: SamplerState = {};
+  // The caller's x is never freed here, even when a sampler keeps it in its state (a denoiser
+  // may return its input as x0). `pending` holds the tensors of the step in flight, freed if the
+  // hook or the progress callback throws before the step is committed.
+  const free = (t: Tensor): void => {
+    if (t !== x) t.dispose();
+  };
+  let pending = new Set<Tensor>();
+  try {
+    for (let i = start; i < steps; i++) {
+      throwIfAborted(op, options.signal, i);
+      const result = engine.tidy(() => sampler.step({ x: current, i, sigmas, denoise, gen: options.gen, state }));
+      const newState = stateTensors(result.state);
+      pending = new Set([...newState, result.x, result.x0, ...(result.mean ? [result.mean] : [])]);
+      let next = result.x;
+      if (options.onStep) {
+        const replaced = engine.tidy(() =>
+          options.onStep!({
+            i, total: steps, sigma: sigmas[i]!, sigmaNext: sigmas[i + 1]!, xPrev: current, x: next, x0: result.x0,
+            ...(result.mean ? { mean: result.mean } : {}), ...(result.std !== undefined ? { std: result.std } : {}), denoise, gen: options.gen,
+          }),
+        );
+        if (replaced instanceof Tensor && replaced !== next) {
+          pending.add(replaced);
+          if (replaced.shape.length !== next.shape.length || replaced.shape.some((d, k) => d !== next.shape[k])) {
+            throw new ShapeError(`${op}: onStep must return a sample shaped like x ${describe(next.shape)}, got ${describe(replaced.shape)}`);
+          }
+          if (!newState.has(next)) free(next);
+          next = replaced;
+        }
+      }
+      options.onProgress?.({ step: i - start + 1, total: steps - start, sigma: sigmas[i + 1]!, x0: result.x0 });
+      // Free what this step no longer needs: the previous sample (not the caller's), the x0 and
+      // mean of this step, and old state that the new state does not carry over.
+      const keep = newState;
+      keep.add(next);
+      for (const t of stateTensors(state)) if (!keep.has(t)) free(t);
+      if (!keep.has(current)) free(current);
+      for (const t of [result.x0, result.mean]) if (t && !keep.has(t)) free(t);
+      pending = new Set();
+      current = next;
+      state = result.state ?? {};
+      if (i + 1 < steps) await yieldToEventLoop();
+    }
+  } catch (e) {
+    for (const t of [...pending, ...stateTensors(state), current]) free(t);
+    throw e;
+  }
+  for (const t of stateTensors(state)) if (t !== current) free(t);
+  return current;
+}
