@@ -59,3 +59,6 @@ import { collectTensors as collectTensorsInto } from './engine/engine.js';
 // Diffusion algorithms.
 export * from './schedules/index.js';
 export * from './samplers/index.js';
+export * from './guidance/index.js';
+export * from './losses/index.js';
+export * from './training/index.js';

@@ -1,0 +1,3 @@
+// Training loop building blocks.
+export { trainingStep } from './step.js';
+export type { TrainingStepOptions, TrainingStepResult } from './step.js';
