@@ -62,3 +62,4 @@ export * from './samplers/index.js';
 export * from './guidance/index.js';
 export * from './losses/index.js';
 export * from './training/index.js';
+export * from './schedulers/index.js';
