@@ -73,8 +73,7 @@ export function createTfjsBackend(tf: Tfjs, flavor: TfjsFlavor): Backend {
     },
     dispose(handle: DataHandle): void {
       if (handle instanceof TfjsHandle && handle.tensor !== null) {
-        handle.tensor.dispose();
-        handle.tensor = null;
+        handle.free();
         live.delete(handle);
       }
     },
@@ -84,10 +83,7 @@ export function createTfjsBackend(tf: Tfjs, flavor: TfjsFlavor): Backend {
     },
     /** Frees every tensor this backend still holds (the tfjs engine itself stays initialised). */
     destroy(): void {
-      for (const h of live) {
-        h.tensor?.dispose();
-        h.tensor = null;
-      }
+      for (const h of live) h.free();
       live.clear();
     },
   };

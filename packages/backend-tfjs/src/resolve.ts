@@ -31,13 +31,23 @@ export const TFJS_FLAVOR_PACKAGES: Readonly<Record<TfjsFlavor, readonly string[]
   cpu: ['@tensorflow/tfjs-core', '@tensorflow/tfjs-backend-cpu'],
 };
 
-const INSTALL_HINTS: Readonly<Record<TfjsFlavor, string>> = {
-  'node-gpu':
-    'install it with `npm install @tensorflow/tfjs-node-gpu` (Linux x64 with an NVIDIA GPU, CUDA 11.2 and cuDNN 8.1; ' +
-    'its install script downloads libtensorflow, so the install needs network access)',
-  node: 'install it with `npm install @tensorflow/tfjs-node` (its install script downloads libtensorflow, so the install needs network access)',
-  wasm: 'install it with `npm install @tensorflow/tfjs-core @tensorflow/tfjs-backend-wasm` (dependencies of @denoise/backend-tfjs; a missing one means a broken install)',
-  cpu: 'install it with `npm install @tensorflow/tfjs-core @tensorflow/tfjs-backend-cpu` (dependencies of @denoise/backend-tfjs; a missing one means a broken install)',
+const INSTALL: Readonly<Record<TfjsFlavor, { command: string; note: string }>> = {
+  'node-gpu': {
+    command: 'npm install @tensorflow/tfjs-node-gpu',
+    note: 'Linux x64 with an NVIDIA GPU, CUDA 11.2 and cuDNN 8.1; its install script downloads libtensorflow, so installing needs network access',
+  },
+  node: {
+    command: 'npm install @tensorflow/tfjs-node',
+    note: 'its install script downloads libtensorflow, so installing needs network access',
+  },
+  wasm: {
+    command: 'npm install @tensorflow/tfjs-core @tensorflow/tfjs-backend-wasm',
+    note: 'both are dependencies of @denoise/backend-tfjs, so a missing one means a broken install',
+  },
+  cpu: {
+    command: 'npm install @tensorflow/tfjs-core @tensorflow/tfjs-backend-cpu',
+    note: 'both are dependencies of @denoise/backend-tfjs, so a missing one means a broken install',
+  },
 };
 
 /** tfjs engine backend name registered by each flavor's package. */
@@ -90,7 +100,8 @@ function isModuleNotFound(error: unknown, specifier: string): boolean {
   const code = e.code;
   const message = typeof e.message === 'string' ? e.message : '';
   if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') return message.includes(specifier) || message === '';
-  return /Cannot find (module|package)/.test(message) && message.includes(specifier);
+  // Node ('Cannot find package / module'), bundlers and vite ('Could not resolve', 'Failed to resolve').
+  return /Cannot find (module|package)|Could not resolve|Failed to resolve|Module not found/.test(message) && message.includes(specifier);
 }
 
 /** A module namespace or its CommonJS default export, whichever has `key`. */
@@ -107,9 +118,10 @@ async function importPackage(flavor: TfjsFlavor, specifier: string, importer: (s
     return await importer(specifier);
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
+    const { command, note } = INSTALL[flavor];
     const message = isModuleNotFound(error, specifier)
-      ? `tfjs-${flavor}: the package ${specifier} is not installed; ${INSTALL_HINTS[flavor]}`
-      : `tfjs-${flavor}: importing ${specifier} failed (${reason}); reinstall it: ${INSTALL_HINTS[flavor]}`;
+      ? `tfjs-${flavor}: the package ${specifier} is not installed. Install it with \`${command}\` (${note}).`
+      : `tfjs-${flavor}: importing ${specifier} failed (${reason}). Reinstall it with \`${command}\` (${note}).`;
     throw new BackendUnavailableError(message, [{ name: `tfjs-${flavor}`, reason: message }], { cause: error });
   }
 }

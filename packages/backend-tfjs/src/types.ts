@@ -17,7 +17,23 @@ export const TFJS_FLAVORS: readonly TfjsFlavor[] = ['node-gpu', 'node', 'wasm', 
 export class TfjsHandle {
   /** null once disposed. */
   tensor: TfTensor | null;
+  /**
+   * Kept tensors derived from this one (e.g. a conv filter in tfjs's layout), created on the
+   * second use of the same handle and freed with it, so that constant weights are transformed
+   * once and tfjs-backend-wasm's XNNPACK operator cache (keyed by tensor) hits.
+   */
+  derived: Map<string, TfTensor> | null = null;
+  /** Uses per derived key, until it is cached. */
+  uses: Map<string, number> | null = null;
   constructor(tensor: TfTensor) {
     this.tensor = tensor;
+  }
+  /** Frees the tensor and everything derived from it. */
+  free(): void {
+    this.tensor?.dispose();
+    this.tensor = null;
+    if (this.derived) for (const t of this.derived.values()) t.dispose();
+    this.derived = null;
+    this.uses = null;
   }
 }

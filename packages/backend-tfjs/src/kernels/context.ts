@@ -23,6 +23,11 @@ export interface KernelContext {
    * an input's tensor object: a result identical to an input is cloned.
    */
   run(out: OutputInfo, fn: () => TfTensor): DataHandle;
+  /**
+   * A tensor computed from an input by `make` (a layout change of a weight, say), cached on the
+   * input's handle from its second use with the same key on, and freed with the handle.
+   */
+  derived(info: TensorInfo, key: string, make: (t: TfTensor) => TfTensor): TfTensor;
 }
 
 function shapesEqual(a: readonly number[], b: readonly number[]): boolean {
@@ -46,7 +51,10 @@ export function createKernelContext(tf: Tfjs, flavor: TfjsFlavor, backendName: s
     const before = state.numTensors;
     let result: TfTensor = tf.tidy(() => {
       let r = fn();
-      if (r.dtype !== out.dtype) r = tf.cast(r, out.dtype as 'float32' | 'int32' | 'bool');
+      if (r.dtype !== out.dtype) {
+        // (tf.cast to bool is wrong on tfjs-backend-wasm: it copies the low byte.)
+        r = out.dtype === 'bool' ? tf.notEqual(r, tf.scalar(0, r.dtype)) : tf.cast(r, out.dtype as 'float32' | 'int32');
+      }
       if (!shapesEqual(r.shape, out.shape)) {
         if (r.size !== out.shape.reduce((p, d) => p * d, 1)) {
           throw new DenoiseError(`${backendName}: internal error, kernel produced shape [${r.shape.join(', ')}] for output [${out.shape.join(', ')}]`);
@@ -63,5 +71,21 @@ export function createKernelContext(tf: Tfjs, flavor: TfjsFlavor, backendName: s
     onCreate?.(h);
     return h;
   }
-  return { tf, flavor, wasm, t, run };
+  function derived(info: TensorInfo, key: string, make: (t: TfTensor) => TfTensor): TfTensor {
+    const h = info.handle as TfjsHandle;
+    const source = t(info);
+    const cached = h.derived?.get(key);
+    if (cached) return cached;
+    const uses = (h.uses ??= new Map()).get(key) ?? 0;
+    const value = make(source);
+    if (uses >= 1 && value !== source) {
+      tf.keep(value);
+      (h.derived ??= new Map()).set(key, value);
+      h.uses.delete(key);
+    } else {
+      h.uses.set(key, uses + 1);
+    }
+    return value;
+  }
+  return { tf, flavor, wasm, t, run, derived };
 }

@@ -5,7 +5,8 @@
 //    naive single-threaded loop (0.5 GFLOP/s, 20-60x slower than XNNPACK); only a plain
 //    [1, M, K] x [1, K, N] product reaches XNNPACK. So on wasm every transpose is explicit, batch
 //    axes of `a` are folded into M when `b` has no batch, a single `a` against a batch of `b`
-//    becomes one wide product, and other batches run as a loop of 2-D products.
+//    becomes one wide product, a batch of small products is one depthwise convolution (a
+//    grouped GEMM inside XNNPACK), and a batch of large ones a loop of 2-D products.
 //  - The wasm kernel does not broadcast batch axes (and the cpu kernel maps mismatched batches
 //    wrongly), so broadcasting is explicit everywhere.
 
@@ -26,7 +27,7 @@ function broadcastBatch(a: readonly number[], b: readonly number[]): number[] {
   return out;
 }
 
-function swapLast2(ctx: KernelContext, x: TfTensor): TfTensor {
+export function swapLast2(ctx: KernelContext, x: TfTensor): TfTensor {
   const r = x.rank;
   const perm = Array.from({ length: r }, (_, i) => i);
   perm[r - 2] = r - 1;
@@ -90,14 +91,48 @@ export function matmulTensors(ctx: KernelContext, a: TfTensor, b: TfTensor, tran
   b3 = tf.reshape(b3, [sizeOut, lastB[0]!, lastB[1]!]);
   if (!ctx.wasm) return tf.reshape(tf.matMul(a3, b3, transposeA, transposeB), outShape);
   if (sizeOut === 1) return tf.reshape(matmul2d(ctx, tf.reshape(a3, [M, K]), tf.reshape(b3, [K, N])), outShape);
+  if (M * K * N < DEPTHWISE_MAX_MACS && M * K <= DEPTHWISE_MAX_TAPS) return tf.reshape(batchedAsDepthwise(ctx, a3, b3), outShape);
   const as = tf.unstack(a3);
   const bs = tf.unstack(b3);
   const rs = as.map((ai, i) => matmul2d(ctx, ai, bs[i]!));
   return tf.reshape(tf.stack(rs), outShape);
 }
 
+/**
+ * Below this many multiply-adds per matrix, a batch of products runs as one depthwise
+ * convolution (each 2-D product on wasm has a fixed cost of ~1-2 ms: 32 products of 64^3 take
+ * ~60 ms as a loop, ~4 ms as one convolution; 16 of 256x64x256 take ~50 vs ~19 ms).
+ */
+const DEPTHWISE_MAX_MACS = 1 << 23;
+/** ...and at most this many (output row, k) pairs, XNNPACK's indirection buffer for it. */
+const DEPTHWISE_MAX_TAPS = 1 << 20;
+
+/**
+ * a [B, M, K] x b [B, K, N] as ONE XNNPACK convolution: a depthwise conv of the image
+ * [1, M, K, B] (channel = batch) with the filter [1, K, B, N] (kernel 1 x K, channel multiplier
+ * N) gives out[0, i, 0, b * N + j] = sum_k a[b, i, k] * b[b, k, j], i.e. a grouped GEMM over the
+ * batch, threaded by XNNPACK.
+ */
+function batchedAsDepthwise(ctx: KernelContext, a: TfTensor, b: TfTensor): TfTensor {
+  const { tf } = ctx;
+  const [B, M, K] = a.shape as [number, number, number];
+  const N = b.shape[2]!;
+  const x = tf.reshape(tf.transpose(a, [1, 2, 0]), [1, M, K, B]);
+  const f = tf.reshape(tf.transpose(b, [1, 0, 2]), [1, K, B, N]);
+  const y = tf.depthwiseConv2d(x as never, f as never, 1, 'valid');
+  return tf.transpose(tf.reshape(y, [M, B, N]), [1, 0, 2]);
+}
+
 export function matmulKernels(ctx: KernelContext): Pick<PrimitiveKernels, 'matmul'> {
   return {
-    matmul: (a, b, attrs, out) => ctx.run(out, () => matmulTensors(ctx, ctx.t(a), ctx.t(b), attrs.transposeA, attrs.transposeB)),
+    matmul: (a, b, attrs, out) =>
+      ctx.run(out, () => {
+        if (!ctx.wasm) return matmulTensors(ctx, ctx.t(a), ctx.t(b), attrs.transposeA, attrs.transposeB);
+        // wasm: explicit transposes, cached on a reused operand (a weight), so that the transposed
+        // copy is made once and XNNPACK's packed-operator cache (keyed by tensor) hits.
+        const x = attrs.transposeA ? ctx.derived(a, 'matmul.T', (t) => swapLast2(ctx, t)) : ctx.t(a);
+        const y = attrs.transposeB ? ctx.derived(b, 'matmul.T', (t) => swapLast2(ctx, t)) : ctx.t(b);
+        return matmulTensors(ctx, x, y, false, false);
+      }),
   };
 }

@@ -10,6 +10,11 @@ export function reduceKernels(ctx: KernelContext): Pick<PrimitiveKernels, 'reduc
       ctx.run(out, () => {
         let t = ctx.t(x);
         const axes = [...attrs.axes];
+        if (t.size === 0) {
+          // Reducing an empty axis gives the identity (tfjs-backend-wasm returns uninitialised memory).
+          const identity = attrs.op === 'sum' ? 0 : attrs.op === 'prod' ? 1 : attrs.op === 'max' ? -Infinity : Infinity;
+          return tf.fill(out.shape as number[], identity, out.dtype === 'bool' ? 'float32' : (out.dtype as 'float32' | 'int32'));
+        }
         switch (attrs.op) {
           case 'sum':
             if (t.dtype === 'bool') t = tf.cast(t, 'int32');

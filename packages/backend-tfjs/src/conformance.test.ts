@@ -1,0 +1,21 @@
+// Core's backend conformance suite (every primitive and composite, with gradients, against the
+// float64 reference backend) on the tfjs-wasm backend.
+import type { Backend } from '@denoise/core';
+import { conformanceCases, runConformanceCase } from '@denoise/core/testing';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadTfjsBackend } from './resolve.js';
+
+let backend: Backend;
+beforeAll(async () => {
+  backend = await loadTfjsBackend('wasm', { threads: 2 });
+});
+
+describe('core conformance suite on tfjs-wasm', () => {
+  for (const c of conformanceCases) {
+    it(c.name, async () => {
+      const r = await runConformanceCase(c, backend);
+      expect(r.message).toBe('ok');
+      expect(r.ok).toBe(true);
+    });
+  }
+});
