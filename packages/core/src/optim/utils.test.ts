@@ -367,3 +367,30 @@ describe('schedule arguments', () => {
     expectInvalid(() => constantSchedule(1, 2.5), 'warmupSteps');
   });
 });
+
+describe('EMA.loadState', () => {
+  it('resumes exactly: k updates, save, restore into a new EMA, m more = k + m updates in one go', () => {
+    const run = (updates: number[]) => {
+      const p = variable(tensor([1, -2], [2], { dtype: 'float64' }));
+      const ema = new EMA([p], { decay: 0.9, warmup: 4 });
+      for (const u of updates) {
+        p.assign(tensor([u, -u], [2], { dtype: 'float64' }));
+        ema.update();
+      }
+      return { p, ema };
+    };
+    const whole = run([3, 1, 4, 1, 5, 9]);
+    const first = run([3, 1, 4]);
+    const p2 = variable(tensor([4, -4], [2], { dtype: 'float64' }));
+    const resumed = new EMA([p2], { decay: 0.9, warmup: 4 });
+    resumed.loadState(first.ema.shadow, first.ema.stepCount);
+    expect(resumed.stepCount).toBe(3);
+    for (const u of [1, 5, 9]) {
+      p2.assign(tensor([u, -u], [2], { dtype: 'float64' }));
+      resumed.update();
+    }
+    expect(Array.from(resumed.shadow[0]!.dataSync())).toEqual(Array.from(whole.ema.shadow[0]!.dataSync()));
+    expect(() => resumed.loadState(first.ema.shadow, -1)).toThrow('EMA.loadState: stepCount must be a non-negative integer, got -1');
+    expect(() => resumed.loadState([tensor([1, 2, 3], [3], { dtype: 'float64' })], 1)).toThrow('EMA.loadState: shadow[0] must have shape [2], got [3]');
+  });
+});

@@ -104,6 +104,23 @@ export class EMA {
     engine.noGrad(() => targets.forEach((t, i) => engine.tidy(() => t.assign(add(this.shadow[i]!, 0)))));
   }
 
+  /**
+   * Restores a saved average (for resumed training): copies `shadow` values into the shadow
+   * variables and sets the update count that the warmup ramp depends on.
+   */
+  loadState(shadow: readonly Tensor[], stepCount: number): void {
+    if (!Number.isInteger(stepCount) || stepCount < 0) throw new InvalidArgumentError(`EMA.loadState: stepCount must be a non-negative integer, got ${describe(stepCount)}`);
+    if (!Array.isArray(shadow) || shadow.length !== this.shadow.length) {
+      throw new InvalidArgumentError(`EMA.loadState: shadow must hold one tensor per parameter (${this.shadow.length}), got ${describe(Array.isArray(shadow) ? shadow.length : shadow)}`);
+    }
+    shadow.forEach((t, i) => {
+      if (!(t instanceof Tensor)) throw new InvalidArgumentError(`EMA.loadState: shadow[${i}] must be a Tensor, got ${describe(t)}`);
+      if (!shapesEqual(t.shape, this.shadow[i]!.shape)) throw new ShapeError(`EMA.loadState: shadow[${i}] must have shape ${describe(this.shadow[i]!.shape)}, got ${describe(t.shape)}`);
+    });
+    engine.noGrad(() => shadow.forEach((t, i) => engine.tidy(() => this.shadow[i]!.assign(cast(add(t, 0), this.shadow[i]!.dtype)))));
+    this.steps = stepCount;
+  }
+
   dispose(): void {
     for (const s of this.shadow) s.dispose();
   }
