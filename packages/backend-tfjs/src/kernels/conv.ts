@@ -30,7 +30,7 @@ function padOrCrop(ctx: KernelContext, x: TfTensor, [top, bottom, left, right]: 
     const [n, h, w, c] = x.shape as [number, number, number, number];
     const t = Math.max(-top, 0);
     const l = Math.max(-left, 0);
-    x = tf.slice(x, [0, t, l, 0], [n, h - t - Math.max(-bottom, 0), w - l - Math.max(-right, 0), c]);
+    x = ctx.slice(x, [0, t, l, 0], [n, h - t - Math.max(-bottom, 0), w - l - Math.max(-right, 0), c]);
   }
   if (top > 0 || bottom > 0 || left > 0 || right > 0) {
     x = tf.pad(x, [[0, 0], [Math.max(top, 0), Math.max(bottom, 0)], [Math.max(left, 0), Math.max(right, 0)], [0, 0]]);
@@ -95,7 +95,7 @@ function flatTaps(ctx: KernelContext, x: TfTensor, layout: 'NCHW' | 'NHWC', pads
       const key = a * sw + b;
       let m = phases.get(key);
       if (!m) {
-        const img = tf.reshape(tf.slice(view, [0, a, 0, b * c], [n * hs, 1, ws, c]), [n, hs, ws, c]);
+        const img = tf.reshape(ctx.slice(view, [0, a, 0, b * c], [n * hs, 1, ws, c]), [n, hs, ws, c]);
         m = flat(tf.transpose(img, [3, 0, 1, 2]));
         phases.set(key, m);
       }
@@ -110,7 +110,7 @@ function flatTaps(ctx: KernelContext, x: TfTensor, layout: 'NCHW' | 'NHWC', pads
       const h0 = kh * dh;
       const w0 = kw * dw;
       const offset = Math.floor(h0 / sh) * ws + Math.floor(w0 / sw);
-      return tf.slice(phase(h0 % sh, w0 % sw), [0, offset], [c, cols]);
+      return ctx.slice(phase(h0 % sh, w0 % sw), [0, offset], [c, cols]);
     },
   };
 }
@@ -142,7 +142,7 @@ export function convNHWC(ctx: KernelContext, x: TfTensor, w: TfTensor, groups: n
     // y[o, cols] = sum over taps of w_tap [cout, cin] . tap [cin, cols], then crop to oH x oW.
     const taps = flatTaps(ctx, x, 'NHWC', pads, kH, kW, stride, dilation);
     const wT = tf.transpose(tf.reshape(w, [kH * kW, cin, cout]), [0, 2, 1]); // [K, cout, cin]
-    const wk = tf.unstack(wT);
+    const wk = ctx.unstack(wT);
     let acc: TfTensor | null = null;
     for (let kh = 0; kh < kH; kh++) {
       for (let kw = 0; kw < kW; kw++) {
@@ -150,7 +150,7 @@ export function convNHWC(ctx: KernelContext, x: TfTensor, w: TfTensor, groups: n
         acc = acc === null ? yk : tf.add(acc, yk);
       }
     }
-    const y = tf.slice(tf.reshape(acc!, [cout, n, taps.hs, taps.ws]), [0, 0, 0, 0], [cout, n, oH, oW]);
+    const y = ctx.slice(tf.reshape(acc!, [cout, n, taps.hs, taps.ws]), [0, 0, 0, 0], [cout, n, oH, oW]);
     return tf.transpose(y, [1, 2, 3, 0]);
   }
 

@@ -9,7 +9,7 @@ export function layoutKernels(ctx: KernelContext): Pick<PrimitiveKernels, 'resha
   return {
     reshape: (x, out) => ctx.run(out, () => tf.reshape(ctx.t(x), out.shape as number[])),
     transpose: (x, attrs, out) => ctx.run(out, () => tf.transpose(ctx.t(x), [...attrs.perm])),
-    slice: (x, attrs, out) => ctx.run(out, () => tf.slice(ctx.t(x), [...attrs.begin], out.shape as number[])),
+    slice: (x, attrs, out) => ctx.run(out, () => ctx.slice(ctx.t(x), attrs.begin, out.shape)),
     concat: (xs, attrs, out) =>
       ctx.run(out, () => {
         const ts = xs.map((x) => ctx.t(x)).filter((t) => t.shape[attrs.axis] !== 0);

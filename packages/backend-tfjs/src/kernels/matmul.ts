@@ -92,8 +92,8 @@ export function matmulTensors(ctx: KernelContext, a: TfTensor, b: TfTensor, tran
   if (!ctx.wasm) return tf.reshape(tf.matMul(a3, b3, transposeA, transposeB), outShape);
   if (sizeOut === 1) return tf.reshape(matmul2d(ctx, tf.reshape(a3, [M, K]), tf.reshape(b3, [K, N])), outShape);
   if (M * K * N < DEPTHWISE_MAX_MACS && M * K <= DEPTHWISE_MAX_TAPS) return tf.reshape(batchedAsDepthwise(ctx, a3, b3), outShape);
-  const as = tf.unstack(a3);
-  const bs = tf.unstack(b3);
+  const as = ctx.unstack(a3);
+  const bs = ctx.unstack(b3);
   const rs = as.map((ai, i) => matmul2d(ctx, ai, bs[i]!));
   return tf.reshape(tf.stack(rs), outShape);
 }
