@@ -11,7 +11,7 @@
 //   node bench/primitives.mjs --backends tfjs-wasm,tfjs-cpu --repeats 10 --no-torch
 
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,7 +21,7 @@ import {
 import { registerTfjsBackends } from '@denoise/backend-tfjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const opts = { backends: 'tfjs-wasm,tfjs-cpu,reference', repeats: '10', warmup: '2', torch: true, out: join(here, 'results', 'primitives.json') };
+const opts = { backends: 'tfjs-node-gpu,tfjs-node,tfjs-wasm,tfjs-cpu,reference', repeats: '10', warmup: '2', torch: true, out: join(here, 'results', 'primitives.json') };
 for (let i = 2; i < process.argv.length; i++) {
   const a = process.argv[i];
   if (a === '--no-torch') opts.torch = false;
@@ -149,7 +149,23 @@ registerTfjsBackends(registerBackend);
 const reference = createReferenceBackend();
 const rows = [];
 const backends = [];
+// tfjs keeps one global engine per process, so a second tfjs flavor runs in a child process.
+let tfjsFlavorUsed = null;
+function runInChild(name) {
+  const out = join(here, 'results', `.child-${name}.json`);
+  execFileSync(process.execPath, [fileURLToPath(import.meta.url), '--backends', name, '--no-torch', '--repeats', String(repeats), '--warmup', String(warmup), '--out', out], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = JSON.parse(readFileSync(out, 'utf8'));
+  rmSync(out, { force: true });
+  return child;
+}
+
 for (const name of opts.backends.split(',')) {
+  if (name.startsWith('tfjs-') && tfjsFlavorUsed && tfjsFlavorUsed !== name) {
+    const child = runInChild(name);
+    backends.push(...child.backends);
+    rows.push(...child.rows);
+    continue;
+  }
   let backend;
   try {
     backend = name === 'reference' ? reference : await resolveBackend([name]);
@@ -159,6 +175,7 @@ for (const name of opts.backends.split(',')) {
     continue;
   }
   backends.push({ name, available: true });
+  if (name.startsWith('tfjs-')) tfjsFlavorUsed = name;
   for (const w of WORKLOADS) {
     const ok = name === 'reference' ? true : await check(w, backend, reference);
     if (!ok) {
