@@ -19,3 +19,12 @@ describe('core conformance suite on tfjs-wasm', () => {
     });
   }
 });
+
+describe('memory on tfjs-wasm', () => {
+  it('1,000 training iterations leave live tensors and tfjs memory flat', async () => {
+    const { trainingLeakCheck } = await import('@denoise/core/testing');
+    const r = trainingLeakCheck(backend, 1000);
+    expect(r.end).toEqual(r.start);
+    expect(r.lastLoss).toBeLessThan(r.firstLoss * 0.5);
+  }, 300_000);
+});
