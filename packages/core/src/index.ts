@@ -63,3 +63,4 @@ export * from './guidance/index.js';
 export * from './losses/index.js';
 export * from './training/index.js';
 export * from './schedulers/index.js';
+export * from './graph/index.js';

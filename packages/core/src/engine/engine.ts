@@ -34,6 +34,13 @@ export interface Tape {
 export interface KernelInterceptor {
   runKernel(kernel: PrimitiveName, inputs: readonly Tensor[], attrs: Readonly<Record<string, unknown>>, out: OutputInfo): DataHandle | undefined;
   upload?(values: TypedArray, shape: readonly number[], dtype: DType): DataHandle | undefined;
+  /**
+   * True for handles the interceptor made itself (symbolic values of a graph being recorded):
+   * the engine never passes them to a backend's dispose or read.
+   */
+  owns?(handle: DataHandle): boolean;
+  /** The error to throw when something tries to read the values of a handle it owns. */
+  readError?(op: string, handle: DataHandle): Error;
 }
 
 interface Scope {
@@ -143,13 +150,16 @@ export class Engine {
       return;
     }
     t._disposed = true;
-    t._backend.dispose(t._handle);
+    if (!this.interceptorValue?.owns?.(t._handle)) t._backend.dispose(t._handle);
     this.liveTensors--;
     for (const s of this.scopes) s.tensors.delete(t);
   }
 
   /** @internal Moves `value`'s storage into variable `target`, freeing target's old storage. */
   assign(target: Tensor, value: Tensor): void {
+    if (this.interceptorValue) {
+      throw new InvalidArgumentError(`Tensor.assign: variable #${target.id}${target.name ? ` (${target.name})` : ''} cannot be assigned while a graph is being recorded; return the new value from the recorded function instead`);
+    }
     if (value._backend !== target._backend) {
       throw new InvalidArgumentError(`Tensor.assign: value lives on backend "${value._backend.name}" but the variable on "${target._backend.name}"`);
     }
@@ -220,7 +230,15 @@ export class Engine {
 
   // ---- reading -------------------------------------------------------------------------------
 
+  private checkReadable(op: string, t: Tensor): void {
+    const i = this.interceptorValue;
+    if (i?.owns?.(t._handle)) {
+      throw i.readError?.(op, t._handle) ?? new InvalidArgumentError(`${op}: cannot read the values of a tensor while a graph is being recorded`);
+    }
+  }
+
   readSync(t: Tensor): TypedArray {
+    this.checkReadable('Tensor.dataSync', t);
     if (!t._backend.capabilities.syncRead) {
       throw new InvalidArgumentError(`Tensor.dataSync: backend "${t._backend.name}" cannot read synchronously; use await tensor.data()`);
     }
@@ -228,6 +246,11 @@ export class Engine {
   }
 
   read(t: Tensor): Promise<TypedArray> {
+    try {
+      this.checkReadable('Tensor.data', t);
+    } catch (e) {
+      return Promise.reject(e);
+    }
     return t._backend.read(t._handle, t.dtype);
   }
 
