@@ -17,7 +17,10 @@ import { reshape } from '../ops/layout.js';
 import { gather } from '../ops/indexing.js';
 import { tensor } from '../ops/creation.js';
 
-export type PredictionType = 'epsilon' | 'sample' | 'v_prediction';
+import type { Prediction } from '../samplers/denoiser.js';
+
+/** What a network predicts; the same names as the samplers' `Prediction` (and diffusers' `prediction_type`). */
+export type PredictionType = Prediction;
 
 /** A VP network: predicts the target from x_t, the int32 timesteps [B] and a condition. */
 export type DiffusionNet<C = unknown> = (xt: Tensor, t: Tensor, cond: C) => Tensor;
