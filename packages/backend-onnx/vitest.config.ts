@@ -1,0 +1,21 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+export default defineConfig({
+  resolve: {
+    // Run against core's sources, so the tests do not need core's dist.
+    alias: [
+      { find: /^@denoise\/core\/testing$/, replacement: path.resolve(here, '../core/src/testing/index.ts') },
+      { find: /^@denoise\/core$/, replacement: path.resolve(here, '../core/src/index.ts') },
+    ],
+  },
+  test: {
+    include: ['src/**/*.test.ts'],
+    testTimeout: 60000,
+    hookTimeout: 60000,
+    pool: 'forks',
+  },
+});
