@@ -257,6 +257,264 @@ def wl_attention_sdpa():
                     note="flops count the two matmuls only (softmax excluded)")
 
 
+# --------------------------------------------------------------------------
+# Suite: blocks (twin of bench/models/sd-blocks.mjs, run by bench/graph.mjs)
+# --------------------------------------------------------------------------
+
+SD = dict(batch=2, channels=320, size=32, temb=1280, ctx_len=77, ctx_dim=768,
+          heads=8, head_dim=40, ff_inner=1280, groups=32)
+
+
+def sd_blocks_flops(c=SD):
+    """Matmul/conv multiply-adds x2 (same formula as sdBlocksFlops in JS)."""
+    b, ch, hw, L = c["batch"], c["channels"], c["size"] ** 2, c["ctx_len"]
+    conv3 = 2.0 * b * hw * ch * ch * 9
+    lin = lambda rows, i, o: 2.0 * rows * i * o
+    core = lambda tq, tk: 4.0 * b * c["heads"] * tq * tk * c["head_dim"]
+    return (2 * conv3 + lin(b, c["temb"], ch) + 2 * lin(b * hw, ch, ch)
+            + 4 * lin(b * hw, ch, ch) + core(hw, hw)
+            + 2 * lin(b * hw, ch, ch) + 2 * lin(b * L, c["ctx_dim"], ch) + core(hw, L)
+            + lin(b * hw, ch, 2 * c["ff_inner"]) + lin(b * hw, c["ff_inner"], ch))
+
+
+def explicit_attention(q, k, v):
+    """softmax(q k^T / sqrt(D)) v on [B, H, T, D] (torch 1.13 has no SDPA)."""
+    s = torch.matmul(q, k.transpose(-2, -1)) * (1.0 / math.sqrt(q.shape[-1]))
+    return torch.matmul(torch.softmax(s, dim=-1), v)
+
+
+def build_sd_blocks(c=SD):
+    """diffusers-style ResnetBlock2D + Transformer2DModel (one BasicTransformerBlock)."""
+    nn = torch.nn
+    C = c["channels"]
+
+    class Resnet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.norm1 = nn.GroupNorm(c["groups"], C, eps=1e-5)
+            self.conv1 = nn.Conv2d(C, C, 3, padding=1)
+            self.time_emb_proj = nn.Linear(c["temb"], C)
+            self.norm2 = nn.GroupNorm(c["groups"], C, eps=1e-5)
+            self.conv2 = nn.Conv2d(C, C, 3, padding=1)
+
+        def forward(self, x, temb):
+            h = self.conv1(F.silu(self.norm1(x)))
+            h = h + self.time_emb_proj(F.silu(temb))[:, :, None, None]
+            h = self.conv2(F.silu(self.norm2(h)))
+            return x + h
+
+    class Attn(nn.Module):
+        def __init__(self, kv_dim):
+            super().__init__()
+            self.to_q = nn.Linear(C, C, bias=False)
+            self.to_k = nn.Linear(kv_dim, C, bias=False)
+            self.to_v = nn.Linear(kv_dim, C, bias=False)
+            self.to_out = nn.ModuleList([nn.Linear(C, C)])
+
+        def forward(self, x, ctx):
+            b, t, _ = x.shape
+            h = c["heads"]
+            split = lambda y: y.reshape(b, y.shape[1], h, -1).transpose(1, 2)
+            o = explicit_attention(split(self.to_q(x)), split(self.to_k(ctx)), split(self.to_v(ctx)))
+            return self.to_out[0](o.transpose(1, 2).reshape(b, t, C))
+
+    class GEGLU(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.proj = nn.Linear(C, 2 * c["ff_inner"])
+
+        def forward(self, x):
+            a, gate = self.proj(x).chunk(2, dim=-1)
+            return a * F.gelu(gate)
+
+    class FF(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.ModuleList([GEGLU(), nn.Identity(), nn.Linear(c["ff_inner"], C)])
+
+        def forward(self, x):
+            return self.net[2](self.net[0](x))
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.norm1, self.norm2, self.norm3 = (nn.LayerNorm(C) for _ in range(3))
+            self.attn1 = Attn(C)
+            self.attn2 = Attn(c["ctx_dim"])
+            self.ff = FF()
+
+        def forward(self, x, ctx):
+            n1 = self.norm1(x)
+            x = x + self.attn1(n1, n1)
+            x = x + self.attn2(self.norm2(x), ctx)
+            return x + self.ff(self.norm3(x))
+
+    class SpatialTransformer(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.norm = nn.GroupNorm(c["groups"], C, eps=1e-6)
+            self.proj_in = nn.Conv2d(C, C, 1)
+            self.transformer_blocks = nn.ModuleList([Block()])
+            self.proj_out = nn.Conv2d(C, C, 1)
+
+        def forward(self, x, ctx):
+            b, _, hh, ww = x.shape
+            h = self.proj_in(self.norm(x)).permute(0, 2, 3, 1).reshape(b, hh * ww, C)
+            h = self.transformer_blocks[0](h, ctx)
+            h = h.reshape(b, hh, ww, C).permute(0, 3, 1, 2)
+            return x + self.proj_out(h)
+
+    class SDBlocks(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.resnet = Resnet()
+            self.attn = SpatialTransformer()
+
+        def forward(self, x, temb, ctx):
+            return self.attn(self.resnet(x, temb), ctx)
+
+    return SDBlocks().eval()
+
+
+def wl_sd_blocks_fwd():
+    c = SD
+
+    def setup():
+        model = build_sd_blocks(c)
+        return {"model": model,
+                "x": torch.randn(c["batch"], c["channels"], c["size"], c["size"]),
+                "temb": torch.randn(c["batch"], c["temb"]),
+                "ctx": torch.randn(c["batch"], c["ctx_len"], c["ctx_dim"])}
+
+    def run(s):
+        return s["model"](s["x"], s["temb"], s["ctx"])
+
+    def check(s):
+        import copy
+        ref_model = copy.deepcopy(s["model"]).double()
+        ref = ref_model(s["x"].double(), s["temb"].double(), s["ctx"].double())
+        return rel_err(run(s), ref)
+
+    return Workload("sd_blocks_fwd", sd_blocks_flops(), setup, run, check,
+                    note="ResNet block + spatial transformer, float32, no_grad; "
+                         "flops = matmul/conv multiply-adds x2")
+
+
+# --------------------------------------------------------------------------
+# Suite: train (twin of bench/models/transformer-lm.mjs, run by bench/graph.mjs)
+# --------------------------------------------------------------------------
+
+TLM = dict(layers=6, width=256, heads=4, mlp=1024, vocab=1000, batch=32, seq=64)
+ADAMW = dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01)
+
+
+def tlm_forward_flops(c=TLM):
+    n, d = c["batch"] * c["seq"], c["width"]
+    per_layer = (2.0 * n * d * 3 * d + 2.0 * n * d * d + 2 * 2.0 * n * d * c["mlp"]
+                 + 4.0 * c["batch"] * c["seq"] * c["seq"] * d)
+    return c["layers"] * per_layer + 2.0 * n * d * c["vocab"]
+
+
+def build_tlm(c=TLM):
+    """Pre-LN transformer encoder LM: embedding + learned positions, untied head."""
+    nn = torch.nn
+    D = c["width"]
+
+    class SelfAttn(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.qkv = nn.Linear(D, 3 * D)
+            self.out = nn.Linear(D, D)
+
+        def forward(self, x):
+            b, t, _ = x.shape
+            split = lambda y: y.reshape(b, t, c["heads"], -1).transpose(1, 2)
+            q, k, v = (split(y) for y in self.qkv(x).chunk(3, dim=-1))
+            return self.out(explicit_attention(q, k, v).transpose(1, 2).reshape(b, t, D))
+
+    class MLP(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1 = nn.Linear(D, c["mlp"])
+            self.fc2 = nn.Linear(c["mlp"], D)
+
+        def forward(self, x):
+            return self.fc2(F.gelu(self.fc1(x)))
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.ln1, self.ln2 = nn.LayerNorm(D), nn.LayerNorm(D)
+            self.attn, self.mlp = SelfAttn(), MLP()
+
+        def forward(self, x):
+            x = x + self.attn(self.ln1(x))
+            return x + self.mlp(self.ln2(x))
+
+    class LM(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.tok_emb = nn.Embedding(c["vocab"], D)
+            self.pos_emb = nn.Parameter(torch.randn(c["seq"], D) * 0.02)
+            self.blocks = nn.ModuleList([Block() for _ in range(c["layers"])])
+            self.ln_f = nn.LayerNorm(D)
+            self.head = nn.Linear(D, c["vocab"], bias=False)
+            for m in self.modules():
+                if isinstance(m, (nn.Linear, nn.Embedding)):
+                    nn.init.normal_(m.weight, std=0.02)
+                    if getattr(m, "bias", None) is not None:
+                        nn.init.zeros_(m.bias)
+
+        def forward(self, ids, targets):
+            h = self.tok_emb(ids) + self.pos_emb
+            for blk in self.blocks:
+                h = blk(h)
+            logits = self.head(self.ln_f(h))
+            return F.cross_entropy(logits.reshape(-1, c["vocab"]), targets.reshape(-1))
+
+    return LM()
+
+
+def wl_tlm_train_step():
+    c = TLM
+
+    def setup():
+        model = build_tlm(c)
+        opt = torch.optim.AdamW(model.parameters(), **ADAMW)
+        ids = torch.randint(0, c["vocab"], (c["batch"], c["seq"]))
+        targets = torch.randint(0, c["vocab"], (c["batch"], c["seq"]))
+        return {"model": model, "opt": opt, "ids": ids, "targets": targets}
+
+    def run(s):
+        loss = s["model"](s["ids"], s["targets"])
+        loss.backward()
+        s["opt"].step()
+        return loss
+
+    def reset(s):
+        s["opt"].zero_grad(set_to_none=True)
+
+    def check(s):
+        # Loss and the gradient of every parameter, float32 vs a float64 copy (before any step).
+        import copy
+        ref_model = copy.deepcopy(s["model"]).double()
+        s["model"].zero_grad(set_to_none=True)
+        loss = s["model"](s["ids"], s["targets"])
+        loss.backward()
+        ref_loss = ref_model(s["ids"], s["targets"])
+        ref_loss.backward()
+        err = rel_err(loss.reshape(1), ref_loss.reshape(1))
+        for p, q in zip(s["model"].parameters(), ref_model.parameters()):
+            err = max(err, rel_err(p.grad, q.grad))
+        s["model"].zero_grad(set_to_none=True)
+        return err
+
+    return Workload("tlm_train_step", 3 * tlm_forward_flops(c), setup, run, check,
+                    reset=reset, grad=True,
+                    note="6x256 pre-LN encoder, 4 heads, MLP 1024 GELU, untied head, "
+                         "forward+backward+AdamW; flops = 3x forward matmul multiply-adds x2")
+
+
 # Named groups of workloads. A new suite (e.g. "blocks", "train") is a new
 # entry: a list of zero-argument factories returning a Workload.
 SUITES = {
@@ -266,6 +524,12 @@ SUITES = {
         wl_conv3x3_fwd_bwd,
         wl_attention,
         wl_attention_sdpa,
+    ],
+    "blocks": [
+        wl_sd_blocks_fwd,
+    ],
+    "train": [
+        wl_tlm_train_step,
     ],
 }
 
