@@ -98,3 +98,44 @@ describe('autograd', () => {
     expect(gradcheck((x) => op.tanh(x), [{ shape: [3], values: Float64Array.from([0.1, 0.5, -0.7]) }]).ok).toBe(true);
   });
 });
+
+describe('backward memory', () => {
+  it('frees each gradient once nothing reads it: peak live buffers stay near the saved activations', async () => {
+    const { createReferenceBackend } = await import('../backend/reference/backend.js');
+    const base = createReferenceBackend();
+    let peak = 0;
+    const backend = { ...base, name: 'peak-tracking', kernels: new Proxy(base.kernels, {
+      get(target, key) {
+        const k = (target as unknown as Record<string | symbol, unknown>)[key];
+        if (typeof k !== 'function') return k;
+        return (...args: unknown[]) => {
+          const out = (k as (...a: unknown[]) => unknown).apply(target, args);
+          peak = Math.max(peak, base.memory().buffers);
+          return out;
+        };
+      },
+    }) };
+    const prev = engine.backend;
+    engine.setBackend(backend);
+    try {
+      const depth = 60;
+      const x = tensor(Array.from({ length: 64 }, (_, i) => Math.sin(i)), [64], { dtype: 'float64' });
+      const before = base.memory().buffers;
+      const { value, grads } = gradients(() => {
+        let h = x;
+        for (let l = 0; l < depth; l++) h = op.tanh(op.mul(h, 1.1));
+        return op.sum(h);
+      }, [x]);
+      // The forward keeps ~2 tensors per layer (plus scalar constants) for the backward pass;
+      // without freeing, every layer's two gradients would stay alive on top of that as well.
+      const forwardLive = 3 * depth;
+      expect(peak - before).toBeLessThan(forwardLive + 20);
+      value.dispose();
+      grads[0]!.dispose();
+      x.dispose();
+      expect(base.memory().buffers).toBe(before - 1);
+    } finally {
+      engine.setBackend(prev);
+    }
+  });
+});

@@ -28,21 +28,48 @@ function checkWatched(op: string, wrt: readonly Tensor[]): void {
   });
 }
 
-/** Runs the backward pass of `tape` from `root` with seed `dy`; returns d root / d wrt. */
+/**
+ * Runs the backward pass of `tape` from `root` with seed `dy`; returns d root / d wrt.
+ *
+ * Memory: the tape is topologically ordered, so once a node has been processed nothing reads the
+ * gradient of its output again. That gradient is freed right away (gradients are shared between
+ * map entries when a rule passes dy through, so they are reference-counted), which keeps the peak
+ * near one layer's activations' gradients instead of all of them.
+ */
 function backward(tape: Tape, root: Tensor, dy: Tensor, wrt: readonly Tensor[]): Tensor[] {
   const grads = new Map<number, Tensor>([[root.id, dy]]);
+  const refs = new Map<Tensor, number>([[dy, 1]]);
+  const hold = (t: Tensor) => refs.set(t, (refs.get(t) ?? 0) + 1);
+  const release = (t: Tensor) => {
+    const n = (refs.get(t) ?? 1) - 1;
+    if (n > 0) {
+      refs.set(t, n);
+      return;
+    }
+    refs.delete(t);
+    // The seed may be the caller's tensor; everything else here was made by the rules.
+    if (t !== dy) t.dispose();
+  };
   for (let i = tape.nodes.length - 1; i >= 0; i--) {
     const node = tape.nodes[i]!;
     const g = grads.get(node.output.id);
     if (!g) continue;
-    const inputGrads = GRADIENTS[node.kernel](g, node);
+    // The rule's temporaries die with its scope; only the input gradients come out.
+    const inputGrads = engine.tidy(() => GRADIENTS[node.kernel](g, node));
     node.inputs.forEach((x, j) => {
       let gx = inputGrads[j];
       if (!gx || !tape.tracked.has(x.id) || !isFloatDType(x.dtype)) return;
       if (gx.dtype !== x.dtype) gx = cast(gx, x.dtype);
       const prev = grads.get(x.id);
-      grads.set(x.id, prev ? add(prev, gx) : gx);
+      const next = prev ? add(prev, gx) : gx;
+      hold(next);
+      grads.set(x.id, next);
+      if (prev) release(prev);
     });
+    // Rule outputs that were summed into an existing gradient, or belong to inputs without one.
+    for (const t of inputGrads) if (t && t !== g && t !== dy && !refs.has(t) && !t.isDisposed) t.dispose();
+    grads.delete(node.output.id);
+    release(g);
   }
   return wrt.map((x) => grads.get(x.id) ?? zerosLike(x));
 }
