@@ -3,6 +3,7 @@
 // The protobuf encoding is done by `onnx-proto` (protobufjs static code generated from onnx.proto).
 
 import type { DType, Graph, GraphNode, ValueId } from '@denoise/core';
+import { resizeAxisTaps } from '@denoise/core';
 import * as onnxProtoModule from 'onnx-proto';
 import type { onnx as P } from 'onnx-proto';
 
@@ -78,25 +79,6 @@ function tensorProto(name: string, dtype: DType, dims: readonly number[], values
 
 function int64Tensor(name: string, dims: readonly number[], values: readonly number[]): P.ITensorProto {
   return { name, dims: [...dims], dataType: TP.INT64, rawData: new Uint8Array(BigInt64Array.from(values.map((v) => BigInt(v))).buffer) };
-}
-
-/** Per-axis resize taps, exactly as core's reference backend (PyTorch semantics). */
-function axisTaps(mode: 'nearest' | 'bilinear', alignCorners: boolean, inSize: number, outSize: number): Array<Array<[number, number]>> {
-  const taps: Array<Array<[number, number]>> = [];
-  for (let dst = 0; dst < outSize; dst++) {
-    if (mode === 'nearest') {
-      taps.push([[Math.min(Math.floor((dst * inSize) / outSize), inSize - 1), 1]]);
-      continue;
-    }
-    let src: number;
-    if (alignCorners) src = outSize > 1 ? (dst * (inSize - 1)) / (outSize - 1) : 0;
-    else src = Math.max(0, ((dst + 0.5) * inSize) / outSize - 0.5);
-    const i0 = Math.min(Math.floor(src), inSize - 1);
-    const i1 = Math.min(i0 + 1, inSize - 1);
-    const frac = src - i0;
-    taps.push([[i0, 1 - frac], [i1, frac]]);
-  }
-  return taps;
 }
 
 class Builder {
@@ -386,9 +368,9 @@ function emitNode(b: Builder, node: GraphNode, out: string): void {
       const mode = a.mode as 'nearest' | 'bilinear';
       const ac = Boolean(a.alignCorners);
       const hT = new Float64Array(inH * outH); // AhT [inH, outH]
-      axisTaps(mode, ac, inH, outH).forEach((taps, o) => taps.forEach(([i, wgt]) => (hT[i * outH + o] = hT[i * outH + o]! + wgt)));
+      resizeAxisTaps(mode, ac, inH, outH).forEach((taps, o) => taps.forEach(({ index: i, weight: wgt }) => (hT[i * outH + o] = hT[i * outH + o]! + wgt)));
       const wM = new Float64Array(outW * inW); // Aw [outW, inW]
-      axisTaps(mode, ac, inW, outW).forEach((taps, o) => taps.forEach(([i, wgt]) => (wM[o * inW + i] = wM[o * inW + i]! + wgt)));
+      resizeAxisTaps(mode, ac, inW, outW).forEach((taps, o) => taps.forEach(({ index: i, weight: wgt }) => (wM[o * inW + i] = wM[o * inW + i]! + wgt)));
       const t1 = b.op('MatMul', [x, b.const(od, [outW, inW], wM, 'resize_w')]);
       b.op('MatMul', [b.const(od, [inH, outH], hT, 'resize_h'), t1], {}, out);
       return;

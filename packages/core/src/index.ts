@@ -15,6 +15,9 @@ export { PRIMITIVE_NAMES, UNARY_OPS, BINARY_OPS, COMPARE_OPS, REDUCE_OPS } from 
 export { registerBackend, resolveBackend, setBackend, getBackend, listBackends } from './backend/registry.js';
 export type { BackendFactory, RegisterOptions } from './backend/registry.js';
 export { createReferenceBackend } from './backend/reference/backend.js';
+/** Per-axis source taps of `resize` (the exact PyTorch semantics every backend reproduces). */
+export { axisTaps as resizeAxisTaps } from './backend/reference/resize.js';
+export type { ResizeTap } from './backend/reference/resize.js';
 export { engine } from './engine/engine.js';
 export type { Engine, KernelInterceptor, MemoryInfo, TapeNode } from './engine/engine.js';
 export * from './ops/index.js';

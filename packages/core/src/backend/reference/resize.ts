@@ -10,7 +10,7 @@ import { dataOf, storeAs } from './storage.js';
 import { sizeBetween } from './indexing.js';
 
 /** One source index along an axis and its interpolation weight. */
-interface Tap {
+export interface ResizeTap {
   readonly index: number;
   readonly weight: number;
 }
@@ -24,8 +24,8 @@ interface Tap {
  * Then i0 = floor(src), i1 = min(i0 + 1, in - 1), weights 1 - frac and frac (PyTorch's rule;
  * both taps are kept even when a weight is 0, so NaN / Inf neighbours propagate as in PyTorch).
  */
-export function axisTaps(mode: ResizeAttrs['mode'], alignCorners: boolean, inSize: number, outSize: number): Tap[][] {
-  const taps: Tap[][] = [];
+export function axisTaps(mode: ResizeAttrs['mode'], alignCorners: boolean, inSize: number, outSize: number): ResizeTap[][] {
+  const taps: ResizeTap[][] = [];
   for (let dst = 0; dst < outSize; dst++) {
     if (mode === 'nearest') {
       taps.push([{ index: Math.min(Math.floor((dst * inSize) / outSize), inSize - 1), weight: 1 }]);
