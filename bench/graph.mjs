@@ -105,12 +105,12 @@ if (wanted('sd_blocks_fwd')) {
     input2: new ort.Tensor('float32', await ctx.data(), ctx.shape),
   };
   for (const e of graph.externals) feeds[externalInputName(e)] = new ort.Tensor('float32', await externals.get(e.tensorId).data(), e.shape);
-  let out = (await session.run(feeds)).output0.data; // warm-up + check
+  let out = (await session.raw.run(feeds)).output0.data; // warm-up + check
   const err = relErr(out, ref);
   const ok = err <= 1e-3;
   log(`check ${name}: ORT vs eager tfjs-wasm max|diff|/max|ref| = ${err.toExponential(2)} (${ok ? 'OK' : 'FAILED'})`);
   if (ok) {
-    const t = await timeIt(async () => { out = (await session.run(feeds)).output0.data; });
+    const t = await timeIt(async () => { out = (await session.raw.run(feeds)).output0.data; });
     addRow('onnx-ort', name, flops, t, { correct: true, check: { max_rel_err: err, tol: 1e-3, vs: 'tfjs-wasm eager' }, graph_nodes: graph.nodes.length, onnx_bytes: bytes.length, export_and_session_ms: Math.round(exportMs), rss_mib: rss() });
   } else rows.push({ path: 'onnx-ort', workload: name, correct: false, check: { max_rel_err: err, tol: 1e-3 } });
   await session.release?.();

@@ -1,5 +1,7 @@
-// @denoise/backend-onnx: export captured @denoise/core graphs to ONNX and run them with onnxruntime-node.
+// @denoise/backend-onnx: export captured @denoise/core graphs to ONNX and run them with ONNX Runtime.
 export { graphToOnnx, externalInputName, OnnxExportError, SUPPORTED_KERNELS } from './export.js';
 export type { OnnxExportOptions } from './export.js';
-export { createOnnxSession, runOnnx } from './run.js';
-export type { OnnxSession, OnnxSessionOptions, OnnxTensorData, OnnxTypedArray } from './run.js';
+export { loadOrt, ORT_RUNTIMES } from './ort.js';
+export type { LoadOrtOptions, Ort, OrtRuntime, OrtRuntimeName } from './ort.js';
+export { OnnxSession, createOnnxSession, runOnnx, toOrtTensor } from './run.js';
+export type { OnnxExecutionProvider, OnnxSessionOptions, OnnxTensorData, OnnxTypedArray, OnnxValueInfo } from './run.js';
