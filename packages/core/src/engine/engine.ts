@@ -41,6 +41,13 @@ export interface KernelInterceptor {
   owns?(handle: DataHandle): boolean;
   /** The error to throw when something tries to read the values of a handle it owns. */
   readError?(op: string, handle: DataHandle): Error;
+  /**
+   * Takes over `Tensor.assign` (a graph records the new value as a state update of the
+   * variable). Without it, assigning while the interceptor is installed throws.
+   */
+  assign?(target: Tensor, value: Tensor): void;
+  /** Takes over `engine.hostStep(fn)` (a graph runs fn before each replay instead of now). */
+  hostStep?(fn: () => void): void;
 }
 
 interface Scope {
@@ -155,8 +162,44 @@ export class Engine {
     for (const s of this.scopes) s.tensors.delete(t);
   }
 
+  /** True while an interceptor (a graph capture) is installed. */
+  get capturing(): boolean {
+    return this.interceptorValue !== null;
+  }
+
+  /**
+   * Runs `fn` with no interceptor installed: its kernels and uploads execute for real, e.g. to
+   * create optimizer state lazily while a training step is being recorded.
+   */
+  withoutInterceptor<T>(fn: () => T): T {
+    const prev = this.interceptorValue;
+    this.interceptorValue = null;
+    try {
+      return fn();
+    } finally {
+      this.interceptorValue = prev;
+    }
+  }
+
+  /**
+   * Host-side work that belongs to each execution of the surrounding code (an optimizer's step
+   * counter and the per-step scalars it writes into variables). Eagerly it runs now; while a
+   * graph is recorded it runs before every replay of that graph instead (not during capture),
+   * with no interceptor installed.
+   */
+  hostStep(fn: () => void): void {
+    const i = this.interceptorValue;
+    if (i?.hostStep) i.hostStep(fn);
+    else if (i) this.withoutInterceptor(fn);
+    else fn();
+  }
+
   /** @internal Moves `value`'s storage into variable `target`, freeing target's old storage. */
   assign(target: Tensor, value: Tensor): void {
+    if (this.interceptorValue?.assign) {
+      this.interceptorValue.assign(target, value);
+      return;
+    }
     if (this.interceptorValue) {
       throw new InvalidArgumentError(`Tensor.assign: variable #${target.id}${target.name ? ` (${target.name})` : ''} cannot be assigned while a graph is being recorded; return the new value from the recorded function instead`);
     }

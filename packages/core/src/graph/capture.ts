@@ -10,16 +10,22 @@
 // symbolic, so the engine never disposes or reads them on the backend; reading one throws a
 // GraphCaptureError. The interceptor and the engine's current backend are restored in `finally`.
 //
+// Variables the function assigns (optimizer updates) become state updates: the graph records the
+// new value, later reads of the variable in the same function see it, and a replay assigns it
+// after computing the outputs. Host-side work registered with `engine.hostStep` (an optimizer's
+// step counter and per-step scalars) is not run during capture but before every replay.
+//
 // Limitations: values read from real tensors during capture (e.g. `param.item()`) are baked into
-// the graph as whatever the function did with them; variables created or assigned inside the
-// captured function are not supported (a variable escapes the capture scope).
+// the graph as whatever the function did with them; a variable created inside the captured
+// function must be created with no interceptor (`engine.withoutInterceptor`), as optimizers do
+// for their lazily created state.
 
 import type { Backend, DataHandle, OutputInfo, PrimitiveName } from '../backend/types.js';
 import { type KernelInterceptor, engine } from '../engine/engine.js';
 import { InvalidArgumentError, describe } from '../errors/index.js';
 import type { DType, TypedArray } from '../tensor/dtype.js';
 import { Tensor } from '../tensor/tensor.js';
-import { type Graph, GraphCaptureError, type GraphConstant, type GraphExternal, type GraphInput, type GraphNode, type ValueId, type ValueInfo } from './types.js';
+import { type Graph, GraphCaptureError, type GraphConstant, type GraphExternal, type GraphInput, type GraphNode, type GraphUpdate, type ValueId, type ValueInfo } from './types.js';
 
 /** The storage handle of a symbolic tensor: which graph value it stands for. */
 export class SymbolicHandle {
@@ -58,10 +64,26 @@ export interface CaptureResult {
 // Graphs captured here remember their external tensors (weakly, keyed by the graph object), so
 // executeGraph can bind them without the caller passing a map.
 const capturedExternals = new WeakMap<Graph, Map<number, Tensor>>();
+const capturedHostSteps = new WeakMap<Graph, readonly (() => void)[]>();
 
 /** @internal The tensors a graph captured with `captureGraph` closed over. */
 export function externalsOf(graph: Graph): Map<number, Tensor> | undefined {
   return capturedExternals.get(graph);
+}
+
+/**
+ * Runs the host steps (`engine.hostStep`) recorded while `graph` was captured, in order: every
+ * executor calls this once before each replay. Graphs with none (or not captured in this
+ * process) do nothing.
+ */
+export function runHostSteps(graph: Graph): void {
+  const steps = capturedHostSteps.get(graph);
+  if (steps) for (const fn of steps) engine.withoutInterceptor(fn);
+}
+
+/** Number of host steps recorded with `graph`. */
+export function hostStepCount(graph: Graph): number {
+  return capturedHostSteps.get(graph)?.length ?? 0;
 }
 
 function readError(op: string, handle: SymbolicHandle): GraphCaptureError {
@@ -99,6 +121,9 @@ class CaptureInterceptor implements KernelInterceptor {
   readonly externals: GraphExternal[] = [];
   readonly externalTensors = new Map<number, Tensor>();
   private readonly externalIds = new Map<Tensor, ValueId>();
+  /** Assigned variables: their latest value during the capture. */
+  readonly assigned = new Map<Tensor, ValueId>();
+  readonly hostSteps: (() => void)[] = [];
 
   owns(handle: DataHandle): boolean {
     return handle instanceof SymbolicHandle;
@@ -114,6 +139,8 @@ class CaptureInterceptor implements KernelInterceptor {
 
   /** The value id of a tensor the captured function used: symbolic, or a new/known external. */
   valueOf(t: Tensor, op: string): ValueId {
+    const assigned = this.assigned.get(t);
+    if (assigned !== undefined) return assigned;
     const h = t._handle;
     if (h instanceof SymbolicHandle) return h.valueId;
     let id = this.externalIds.get(t);
@@ -132,6 +159,25 @@ class CaptureInterceptor implements KernelInterceptor {
     const handle = this.newValue(kernel);
     this.nodes.push({ kernel, inputs: ids, attrs: copyAttrs(attrs), output: { id: handle.valueId, shape: [...out.shape], dtype: out.dtype } });
     return handle;
+  }
+
+  assign(target: Tensor, value: Tensor): void {
+    if (target._handle instanceof SymbolicHandle) {
+      throw new GraphCaptureError(`Tensor.assign: variable #${target.id} was created inside the recorded function; create it outside (or with engine.withoutInterceptor)`);
+    }
+    if (value._backend !== target._backend) {
+      throw new InvalidArgumentError(`Tensor.assign: value lives on backend "${value._backend.name}" but the variable on "${target._backend.name}"`);
+    }
+    this.valueOf(target, 'Tensor.assign'); // registers the variable as an external (the update's target)
+    this.assigned.set(target, this.valueOf(value, 'Tensor.assign'));
+  }
+
+  hostStep(fn: () => void): void {
+    this.hostSteps.push(fn);
+  }
+
+  updates(): GraphUpdate[] {
+    return [...this.assigned].map(([t, value]) => ({ target: this.externalIds.get(t)!, value }));
   }
 
   upload(values: TypedArray, shape: readonly number[], dtype: DType): DataHandle {
@@ -186,11 +232,6 @@ export function captureGraphWithExternals(fn: (...xs: Tensor[]) => Tensor | Tens
     engine.setInterceptor(prevInterceptor);
     engine.setBackend(prevBackend);
   }
-  for (const t of interceptor.externalTensors.values()) {
-    if (t._handle instanceof SymbolicHandle) {
-      throw new GraphCaptureError(`captureGraph: variable #${t.id}${t.name ? ` (${t.name})` : ''} was assigned inside the captured function, which graphs do not support; return the new value instead`);
-    }
-  }
   const graph: Graph = {
     version: 1,
     inputs,
@@ -199,8 +240,10 @@ export function captureGraphWithExternals(fn: (...xs: Tensor[]) => Tensor | Tens
     nodes: interceptor.nodes,
     outputs,
     returnsArray,
+    ...(interceptor.assigned.size ? { updates: interceptor.updates() } : {}),
   };
   capturedExternals.set(graph, interceptor.externalTensors);
+  if (interceptor.hostSteps.length) capturedHostSteps.set(graph, [...interceptor.hostSteps]);
   return { graph, externals: interceptor.externalTensors };
 }
 

@@ -7,7 +7,7 @@ import { engine } from '../engine/engine.js';
 import { InvalidArgumentError, DTypeError, ShapeError, describe } from '../errors/index.js';
 import { shapesEqual } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
-import { type CaptureOptions, captureGraphWithExternals, externalsOf } from './capture.js';
+import { type CaptureOptions, captureGraphWithExternals, externalsOf, runHostSteps } from './capture.js';
 import type { Graph, ValueId } from './types.js';
 
 /** Tensors bound to a graph's externals: keyed by the captured tensor id, or by its name. */
@@ -32,15 +32,19 @@ function checkBinding(what: string, t: Tensor, shape: readonly number[], dtype: 
  * Replays `graph` on `backend` with `inputs` bound to its positional inputs and `externals` to
  * the tensors it closed over (default: the very tensors seen at capture, when the graph came
  * from captureGraph in this process). Returns the outputs (an array when the captured function
- * returned one); every intermediate is freed as soon as its last consumer has run.
+ * returned one); every intermediate is freed as soon as its last consumer has run. Host steps
+ * recorded with the graph run first; variables the function assigned receive their new values
+ * after the outputs are computed (all or none: a failure before that leaves them unchanged).
  */
 export function executeGraph(graph: Graph, backend: Backend, inputs: readonly Tensor[], externals?: ExternalBindings): Tensor | Tensor[] {
   if (!graph || graph.version !== 1) throw new InvalidArgumentError(`executeGraph: not a graph (version 1), got ${describe(graph)}`);
   if (!Array.isArray(inputs) || inputs.length !== graph.inputs.length) {
     throw new InvalidArgumentError(`executeGraph: the graph takes ${graph.inputs.length} inputs, got ${Array.isArray(inputs) ? inputs.length : describe(inputs)}`);
   }
+  runHostSteps(graph);
   const values = new Map<ValueId, Tensor>();
   const borrowed = new Set<ValueId>(); // caller-owned: never disposed here
+  const externalById = new Map<ValueId, Tensor>();
   graph.inputs.forEach((spec, i) => {
     const t = inputs[i]!;
     checkBinding(`inputs[${i}]`, t, spec.shape, spec.dtype, backend);
@@ -52,12 +56,19 @@ export function executeGraph(graph: Graph, backend: Backend, inputs: readonly Te
     checkBinding(`external #${spec.tensorId}${spec.name ? ` (${spec.name})` : ''}`, t, spec.shape, spec.dtype, backend);
     values.set(spec.id, t);
     borrowed.add(spec.id);
+    externalById.set(spec.id, t);
   });
+  const updates = graph.updates ?? [];
+  for (const u of updates) {
+    const t = externalById.get(u.target);
+    if (!t || !t.isVariable) throw new InvalidArgumentError(`executeGraph: the graph assigns value v${u.target}, which is not bound to a variable`);
+  }
 
   // Only nodes the outputs depend on run (kernels are pure; capture also records work whose
   // result the function discarded). Then: the last consumer of each value (outputs never freed).
   const outputIds = new Set(graph.outputs.map((o) => o.id));
-  const needed = new Set<ValueId>(outputIds);
+  const updateIds = new Set(updates.map((u) => u.value));
+  const needed = new Set<ValueId>([...outputIds, ...updateIds]);
   const live = new Array<boolean>(graph.nodes.length).fill(false);
   for (let k = graph.nodes.length - 1; k >= 0; k--) {
     const n = graph.nodes[k]!;
@@ -92,14 +103,28 @@ export function executeGraph(graph: Graph, backend: Backend, inputs: readonly Te
       values.set(n.output.id, y);
       owned.push(y);
       for (const id of new Set(n.inputs)) {
-        if (lastUse.get(id) === k && !borrowed.has(id) && !outputIds.has(id)) values.get(id)!.dispose();
+        if (lastUse.get(id) === k && !borrowed.has(id) && !outputIds.has(id) && !updateIds.has(id)) values.get(id)!.dispose();
       }
     });
+    const copy = (t: Tensor): Tensor => engine.runKernel('reshape', [t], {}, { shape: t.shape, dtype: t.dtype }, 'executeGraph');
     const result = graph.outputs.map((o) => {
       const t = values.get(o.id)!;
       // Never hand the caller its own input (or a parameter) as a fresh result: copy it.
-      return borrowed.has(o.id) ? engine.runKernel('reshape', [t], {}, { shape: t.shape, dtype: t.dtype }, 'executeGraph') : t;
+      return borrowed.has(o.id) ? copy(t) : t;
     });
+    // New variable values: storage shared with an output, an input or another variable is copied
+    // first (every copy is made before any variable changes).
+    const taken = new Set<ValueId>();
+    const fresh = updates.map((u) => {
+      const t = values.get(u.value)!;
+      const shared = borrowed.has(u.value) || outputIds.has(u.value) || taken.has(u.value);
+      taken.add(u.value);
+      if (!shared) return t;
+      const c = copy(t);
+      owned.push(c);
+      return c;
+    });
+    engine.noGrad(() => updates.forEach((u, i) => externalById.get(u.target)!.assign(fresh[i]!)));
     return graph.returnsArray ? result : result[0]!;
   } catch (e) {
     for (const t of owned) t.dispose();

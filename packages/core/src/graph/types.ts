@@ -54,6 +54,16 @@ export interface GraphNode {
   readonly output: ValueInfo;
 }
 
+/**
+ * A variable the function assigned (an optimizer's parameter or moment): after a replay the
+ * external `target` takes the value `value` (the last one assigned during capture).
+ */
+export interface GraphUpdate {
+  /** The value id of the assigned variable's external (its value before the function ran). */
+  readonly target: ValueId;
+  readonly value: ValueId;
+}
+
 export interface Graph {
   readonly version: 1;
   readonly inputs: readonly GraphInput[];
@@ -65,6 +75,8 @@ export interface Graph {
   readonly outputs: readonly ValueInfo[];
   /** Whether the function returned an array (else a single tensor: outputs has one entry). */
   readonly returnsArray: boolean;
+  /** Variables assigned by the function, applied after each replay (absent: none). */
+  readonly updates?: readonly GraphUpdate[];
 }
 
 /** Something needed real values (or real storage) while a graph was being captured. */

@@ -1,11 +1,16 @@
 // Optimizers over variables: SGD (momentum, Nesterov), Adam / AdamW and Adagrad, with the update
 // rules of PyTorch's torch.optim (so hyper-parameters carry over). State lives in variables on
 // the parameters' backend; each step runs without a tape, in a scope, and frees its temporaries.
+//
+// Every step can be recorded into a graph (a whole training step as one ONNX model): the values
+// that change from step to step on the host (the learning rate, bias corrections) are then read
+// from scalar variables that a host step (`engine.hostStep`) fills before each replay, and the
+// step counter advances there too, so a replayed step computes exactly what an eager one does.
 
 import { DTypeError, InvalidArgumentError, ShapeError, describe } from '../errors/index.js';
 import { engine } from '../engine/engine.js';
 import { Tensor } from '../tensor/tensor.js';
-import { isFloatDType } from '../tensor/dtype.js';
+import { type DType, isFloatDType } from '../tensor/dtype.js';
 import { shapesEqual } from '../tensor/shape.js';
 import { add, cast, div, mul, sqrt, sub } from '../ops/elementwise.js';
 import { variable, zerosLike, fullOn } from '../ops/creation.js';
@@ -47,14 +52,21 @@ function checkPositive(op: string, arg: string, v: number, allowZero = false): n
   return v;
 }
 
+/** Per-step scalars of an update: host numbers eagerly, scalar variables in a recorded step. */
+type StepScalars = Readonly<Record<string, Tensor | number>>;
+
 abstract class BaseOptimizer implements Optimizer {
   readonly params: readonly Tensor[];
   lr: number;
   protected steps = 0;
   protected readonly slots = new Map<string, Tensor[]>();
+  /** Scalar variables per parameter dtype, used by recorded steps. */
+  private readonly scalarVars = new Map<DType, Record<string, Tensor>>();
   protected abstract readonly opName: string;
   /** The state kinds this optimizer keeps, with the value each slot starts from. */
   protected abstract slotInits(): Readonly<Record<string, number>>;
+  /** The scalars of the current step (after the step counter advanced), from lr and the step count. */
+  protected abstract stepScalars(): Record<string, number>;
 
   constructor(params: readonly Tensor[], lr: number) {
     this.params = [...params];
@@ -70,15 +82,54 @@ abstract class BaseOptimizer implements Optimizer {
     let s = this.slots.get(kind);
     if (!s) {
       const init = this.slotInits()[kind] ?? 0;
-      s = this.params.map((p, i) => {
-        const z = init === 0 ? zerosLike(p) : fullOn(p, p.shape, init, p.dtype);
-        const v = variable(z, `${kind}.${i}`);
-        z.dispose();
-        return v;
-      });
+      // Real storage even while a step is being recorded (the state outlives the recording).
+      s = engine.withoutInterceptor(() =>
+        engine.noGrad(() =>
+          this.params.map((p, i) => {
+            const z = init === 0 ? zerosLike(p) : fullOn(p, p.shape, init, p.dtype);
+            const v = variable(z, `${kind}.${i}`);
+            z.dispose();
+            return v;
+          }),
+        ),
+      );
       this.slots.set(kind, s);
     }
     return s;
+  }
+
+  /** The step's scalars as variables on `like`'s backend and dtype (recorded steps). */
+  private scalarVariables(like: Tensor): Record<string, Tensor> {
+    let vars = this.scalarVars.get(like.dtype);
+    if (!vars) {
+      const names = Object.keys(this.stepScalars());
+      vars = engine.withoutInterceptor(() =>
+        engine.noGrad(() =>
+          Object.fromEntries(
+            names.map((n) => {
+              const z = fullOn(like, [], 0, like.dtype);
+              const v = variable(z, `${this.opName}.${n}`);
+              z.dispose();
+              return [n, v];
+            }),
+          ),
+        ),
+      );
+      this.scalarVars.set(like.dtype, vars);
+    }
+    return vars;
+  }
+
+  /** Host part of a recorded step: advance the counter and write this step's scalars. */
+  private replayStep(): void {
+    checkPositive(`${this.opName}.step`, 'lr', this.lr, true);
+    this.steps++;
+    const values = this.stepScalars();
+    engine.noGrad(() => {
+      for (const vars of this.scalarVars.values()) {
+        for (const [n, v] of Object.entries(vars)) engine.tidy(() => v.assign(fullOn(v, [], values[n]!, v.dtype)));
+      }
+    });
   }
 
   step(grads: readonly Tensor[]): void {
@@ -97,11 +148,19 @@ abstract class BaseOptimizer implements Optimizer {
       if (g._backend !== p._backend) throw new InvalidArgumentError(`${op}: grads[${i}] lives on backend "${g._backend.name}" but its parameter on "${p._backend.name}"`);
     });
     checkPositive(op, 'lr', this.lr, true);
+    if (engine.capturing) {
+      // Recorded: the counter and the scalars are the replay's business (see replayStep).
+      for (const p of this.params) this.scalarVariables(p);
+      engine.hostStep(() => this.replayStep());
+      engine.noGrad(() => this.params.forEach((p, i) => engine.tidy(() => this.update(i, p, grads[i]!, this.scalarVariables(p)))));
+      return;
+    }
     this.steps++;
-    engine.noGrad(() => this.params.forEach((p, i) => engine.tidy(() => this.update(i, p, grads[i]!))));
+    const scalars = this.stepScalars();
+    engine.noGrad(() => this.params.forEach((p, i) => engine.tidy(() => this.update(i, p, grads[i]!, scalars))));
   }
 
-  protected abstract update(i: number, p: Tensor, g: Tensor): void;
+  protected abstract update(i: number, p: Tensor, g: Tensor, s: StepScalars): void;
 
   state(): Record<string, Tensor> {
     const out: Record<string, Tensor> = {};
@@ -143,6 +202,8 @@ abstract class BaseOptimizer implements Optimizer {
   dispose(): void {
     for (const tensors of this.slots.values()) for (const t of tensors) t.dispose();
     this.slots.clear();
+    for (const vars of this.scalarVars.values()) for (const t of Object.values(vars)) t.dispose();
+    this.scalarVars.clear();
   }
 }
 
@@ -177,7 +238,11 @@ export class SGD extends BaseOptimizer {
     return this.momentum ? { momentum: 0 } : {};
   }
 
-  protected update(i: number, p: Tensor, g: Tensor): void {
+  protected stepScalars(): Record<string, number> {
+    return { lr: this.lr };
+  }
+
+  protected update(i: number, p: Tensor, g: Tensor, s: StepScalars): void {
     let d = this.weightDecay ? add(g, mul(p, this.weightDecay)) : g;
     if (this.momentum) {
       const buf = this.slot('momentum')[i]!;
@@ -187,14 +252,15 @@ export class SGD extends BaseOptimizer {
       buf.assign(next);
       d = this.nesterov ? add(d, mul(buf, this.momentum)) : buf;
     }
-    p.assign(sub(p, mul(d, this.lr)));
+    p.assign(sub(p, mul(d, s.lr!)));
   }
 
   /** True during a step that starts without momentum buffers. */
   private initMomentum = false;
 
   override step(grads: readonly Tensor[]): void {
-    this.initMomentum = this.momentum > 0 && !this.slots.has('momentum');
+    // A recorded step uses the general rule on zero buffers, which gives the same values.
+    this.initMomentum = this.momentum > 0 && !this.slots.has('momentum') && !engine.capturing;
     try {
       super.step(grads);
     } finally {
@@ -241,22 +307,26 @@ export class Adam extends BaseOptimizer {
     return { m: 0, v: 0 };
   }
 
-  protected update(i: number, p: Tensor, g0: Tensor): void {
+  protected stepScalars(): Record<string, number> {
+    const bc1 = 1 - this.beta1 ** this.steps;
+    const bc2 = 1 - this.beta2 ** this.steps;
+    return { lrOverBc1: this.lr / bc1, sqrtBc2: Math.sqrt(bc2), decayFactor: 1 - this.lr * this.weightDecay };
+  }
+
+  protected update(i: number, p: Tensor, g0: Tensor, s: StepScalars): void {
     const m = this.slot('m')[i]!;
     const v = this.slot('v')[i]!;
     let g = g0;
     let base = p;
     if (this.weightDecay) {
-      if (this.decoupled) base = mul(p, 1 - this.lr * this.weightDecay);
+      if (this.decoupled) base = mul(p, s.decayFactor!);
       else g = add(g, mul(p, this.weightDecay));
     }
     m.assign(add(mul(m, this.beta1), mul(g, 1 - this.beta1)));
     v.assign(add(mul(v, this.beta2), mul(mul(g, g), 1 - this.beta2)));
-    const bc1 = 1 - this.beta1 ** this.steps;
-    const bc2 = 1 - this.beta2 ** this.steps;
     // p -= lr / bc1 * m / (sqrt(v / bc2) + eps), PyTorch's formulation.
-    const denom = add(div(sqrt(v), Math.sqrt(bc2)), this.eps);
-    p.assign(sub(base, mul(div(m, denom), this.lr / bc1)));
+    const denom = add(div(sqrt(v), s.sqrtBc2!), this.eps);
+    p.assign(sub(base, mul(div(m, denom), s.lrOverBc1!)));
   }
 }
 
@@ -303,11 +373,14 @@ export class Adagrad extends BaseOptimizer {
     return { sum: this.initialAccumulator };
   }
 
-  protected update(i: number, p: Tensor, g0: Tensor): void {
+  protected stepScalars(): Record<string, number> {
+    return { clr: this.lr / (1 + (this.steps - 1) * this.lrDecay) };
+  }
+
+  protected update(i: number, p: Tensor, g0: Tensor, s: StepScalars): void {
     const acc = this.slot('sum')[i]!;
     const g = this.weightDecay ? add(g0, mul(p, this.weightDecay)) : g0;
-    const clr = this.lr / (1 + (this.steps - 1) * this.lrDecay);
     acc.assign(add(acc, mul(g, g)));
-    p.assign(sub(p, mul(div(g, add(sqrt(acc), this.eps)), clr)));
+    p.assign(sub(p, mul(div(g, add(sqrt(acc), this.eps)), s.clr!)));
   }
 }

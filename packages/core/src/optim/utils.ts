@@ -6,7 +6,7 @@ import { engine } from '../engine/engine.js';
 import { Tensor } from '../tensor/tensor.js';
 import { shapesEqual } from '../tensor/shape.js';
 import { add, cast, mul, sqrt, minimum, div } from '../ops/elementwise.js';
-import { variable } from '../ops/creation.js';
+import { fullOn, variable } from '../ops/creation.js';
 import { sum } from '../ops/reduce.js';
 
 /**
@@ -83,13 +83,60 @@ export class EMA {
     return Math.min(this.decay, (1 + n) / (this.warmup + n));
   }
 
-  /** shadow = d * shadow + (1 - d) * param. */
+  /**
+   * shadow = d * shadow + (1 - d) * param. Can be recorded into a graph: the decay then comes
+   * from scalar variables that a host step writes before each replay.
+   */
   update(): void {
+    if (engine.capturing) {
+      const vars = this.decayVariables();
+      engine.hostStep(() => {
+        const d = this.currentDecay();
+        this.steps++;
+        engine.noGrad(() =>
+          vars.forEach(([dv, rv]) => {
+            engine.tidy(() => dv.assign(fullOn(dv, [], d, dv.dtype)));
+            engine.tidy(() => rv.assign(fullOn(rv, [], 1 - d, rv.dtype)));
+          }),
+        );
+      });
+      const byDtype = new Map(vars.map((v) => [v[0].dtype, v]));
+      engine.noGrad(() =>
+        this.shadow.forEach((s, i) => {
+          const [dv, rv] = byDtype.get(s.dtype)!;
+          engine.tidy(() => s.assign(add(mul(s, dv), mul(this.params[i]!, rv))));
+        }),
+      );
+      return;
+    }
     const d = this.currentDecay();
     this.steps++;
     engine.noGrad(() =>
       this.shadow.forEach((s, i) => engine.tidy(() => s.assign(add(mul(s, d), mul(this.params[i]!, 1 - d))))),
     );
+  }
+
+  /** [d, 1 - d] scalar variables per shadow dtype, for recorded updates. */
+  private decayVars: [Tensor, Tensor][] | null = null;
+  private decayVariables(): [Tensor, Tensor][] {
+    if (!this.decayVars) {
+      const seen = new Map<string, Tensor>();
+      for (const s of this.shadow) if (!seen.has(s.dtype)) seen.set(s.dtype, s);
+      this.decayVars = engine.withoutInterceptor(() =>
+        engine.noGrad(() =>
+          [...seen.values()].map((like) => {
+            const mk = (name: string): Tensor => {
+              const z = fullOn(like, [], 0, like.dtype);
+              const v = variable(z, name);
+              z.dispose();
+              return v;
+            };
+            return [mk('ema.decay'), mk('ema.oneMinusDecay')] as [Tensor, Tensor];
+          }),
+        ),
+      );
+    }
+    return this.decayVars;
   }
 
   /** Copies the averaged values into the parameters (for evaluation or export). */
@@ -123,6 +170,8 @@ export class EMA {
 
   dispose(): void {
     for (const s of this.shadow) s.dispose();
+    for (const pair of this.decayVars ?? []) for (const t of pair) t.dispose();
+    this.decayVars = null;
   }
 }
 
