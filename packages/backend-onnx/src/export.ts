@@ -1,29 +1,75 @@
 // Graph -> ONNX ModelProto. Every node of a captured @denoise/core Graph (one primitive kernel
 // call, backend/types.ts) becomes one or a few ONNX ops with the primitive's exact semantics.
 // The protobuf encoding is done by `onnx-proto` (protobufjs static code generated from onnx.proto).
+//
+// Besides the bare graph (parameters as inputs), a model can be written the way other tools
+// ship theirs (e.g. diffusers' ONNX exports): chosen input / output names, symbolic dimensions,
+// float16 / int64 at the boundary, parameters stored as initializers, and large initializers in
+// an external data file next to the model (graphToOnnxFiles, exportOnnxModel, saveOnnxModel).
 
-import type { DType, Graph, GraphNode, ValueId } from '@denoise/core';
-import { resizeAxisTaps } from '@denoise/core';
+import type { DType, Graph, GraphExternal, GraphNode, Tensor, TypedArray, ValueId } from '@denoise/core';
+import { InvalidArgumentError, describe, resizeAxisTaps } from '@denoise/core';
 import * as onnxProtoModule from 'onnx-proto';
 import type { onnx as P } from 'onnx-proto';
 
 // onnx-proto is CommonJS (`module.exports = { onnx }`): under Node's ESM loader the namespace
 // only has `default`; under bundlers / CJS it has `onnx` directly.
 type OnnxNs = typeof onnxProtoModule.onnx;
-const onnx: OnnxNs =
+/** @internal The onnx-proto namespace (shared with the model reader). */
+export const onnx: OnnxNs =
   (onnxProtoModule as unknown as { onnx?: OnnxNs }).onnx ?? (onnxProtoModule as unknown as { default: { onnx: OnnxNs } }).default.onnx;
+
+/** Element types a model can declare at its boundary in place of the graph's own (OnnxExportOptions.ioTypes). */
+export type OnnxBoundaryType = 'float16' | 'int64';
+
+export interface OnnxExternalDataOptions {
+  /** File name of the data file, next to the model (e.g. 'weights.pb', 'model.onnx_data'). */
+  readonly location: string;
+  /** Initializers of at least this many bytes go to the file (default 1024, as in onnx's convert_model_to_external_data). */
+  readonly threshold?: number;
+}
 
 export interface OnnxExportOptions {
   /** ONNX opset of the default domain; >= 17 (default 17). */
   readonly opset?: number;
   /** The ONNX graph's name (default 'denoise'). */
   readonly name?: string;
+  /** ONNX names of the graph's inputs, in order (default `input<i>`). */
+  readonly inputNames?: readonly string[];
+  /** ONNX names of the graph's outputs, in order (default `output<i>`). */
+  readonly outputNames?: readonly string[];
+  /**
+   * Symbolic dimensions by input / output name and axis, e.g. `{ sample: { 0: 'batch' } }`, like
+   * torch.onnx.export's dynamic_axes. Only the declared signature changes: the graph was captured
+   * at one shape and ops that carry a shape (reshape, broadcastTo, fill, ...) keep it, so declare
+   * an axis symbolic only where every op along it is size-agnostic (conv, elementwise, matmul,
+   * transpose, reductions over other axes).
+   */
+  readonly dynamicAxes?: Readonly<Record<string, Readonly<Record<number, string>>>>;
+  /**
+   * Element types at the model's boundary by input / output name: 'float16' for a float input or
+   * output (fp16 exports), 'int64' for an int32 one (token ids, integer timesteps). A Cast to or
+   * from the graph's own type is inserted inside the model.
+   */
+  readonly ioTypes?: Readonly<Record<string, OnnxBoundaryType>>;
+  /**
+   * Values of externals (parameters), keyed by the external's tensorId or name: each becomes an
+   * initializer named `externalInputName(e)` instead of a model input. Externals without a value
+   * stay inputs.
+   */
+  readonly initializers?: ReadonlyMap<number | string, TypedArray>;
+  /** Initializers of at least `threshold` bytes go to an external data file (graphToOnnxFiles only). */
+  readonly externalData?: OnnxExternalDataOptions;
 }
 
-/** A graph uses a kernel (or a kernel variant) the ONNX exporter cannot express. */
-export class OnnxExportError extends Error {
-  override name = 'OnnxExportError';
+/** A model and the external data file its initializers point into (null when none is needed). */
+export interface OnnxModelFiles {
+  readonly model: Uint8Array;
+  readonly externalData: { readonly location: string; readonly bytes: Uint8Array } | null;
 }
+
+/** A graph uses a kernel (or a kernel variant) the ONNX exporter cannot express, or an export option is malformed. */
+export class OnnxExportError extends InvalidArgumentError {}
 
 /** Kernels the exporter maps (every primitive of @denoise/core). */
 export const SUPPORTED_KERNELS = [
@@ -389,24 +435,112 @@ function emitNode(b: Builder, node: GraphNode, out: string): void {
   }
 }
 
-function valueInfo(name: string, dtype: DType, shape: readonly number[]): P.IValueInfoProto {
+type DimSpec = number | string;
+
+function valueInfo(name: string, elemType: number, dims: readonly DimSpec[]): P.IValueInfoProto {
   return {
     name,
-    type: { tensorType: { elemType: onnxType(dtype), shape: { dim: shape.map((d) => ({ dimValue: d })) } } },
+    type: { tensorType: { elemType, shape: { dim: dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) } } },
   };
 }
 
-/**
- * Exports a captured graph as an ONNX model (ModelProto bytes, opset 17 by default). Graph
- * inputs become ONNX inputs `input<i>`, externals become inputs `ext.<name or tensorId>`
- * (parameters stay outside the model), constants become initializers, outputs are `output<i>`.
- * Nodes the outputs do not depend on are dropped. Throws OnnxExportError for anything it cannot
- * express exactly.
- */
-export function graphToOnnx(graph: Graph, options: OnnxExportOptions = {}): Uint8Array {
+const BOUNDARY: Readonly<Record<OnnxBoundaryType, { elemType: number; from: readonly DType[] }>> = {
+  float16: { elemType: TP.FLOAT16, from: ['float32', 'float64'] },
+  int64: { elemType: TP.INT64, from: ['int32'] },
+};
+
+const TYPED: Readonly<Record<DType, string>> = { float32: 'Float32Array', float64: 'Float64Array', int32: 'Int32Array', bool: 'Uint8Array' };
+
+function isTypedFor(values: unknown, dtype: DType): values is TypedArray {
+  return ArrayBuffer.isView(values) && (values as object).constructor.name === TYPED[dtype];
+}
+
+/** A graph value at the model boundary: its ONNX name, graph dtype and shape. */
+interface Port {
+  readonly name: string;
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+}
+
+function checkNames(op: string, arg: string, names: unknown, count: number): string[] | undefined {
+  if (names === undefined) return undefined;
+  if (!Array.isArray(names) || names.length !== count || names.some((n) => typeof n !== 'string' || n.length === 0)) {
+    throw new OnnxExportError(`${op}: options.${arg} must be ${count} non-empty strings (one per graph ${arg === 'inputNames' ? 'input' : 'output'}), got ${describe(names)}`);
+  }
+  return names as string[];
+}
+
+/** The declared dims of a boundary value: numbers, with the dynamicAxes names in place. */
+function declaredDims(op: string, port: Port, axes: Readonly<Record<number, string>> | undefined): DimSpec[] {
+  const dims: DimSpec[] = [...port.shape];
+  if (axes === undefined) return dims;
+  if (typeof axes !== 'object' || axes === null) throw new OnnxExportError(`${op}: options.dynamicAxes['${port.name}'] must map axes to names, got ${describe(axes)}`);
+  for (const [k, sym] of Object.entries(axes)) {
+    const axis = Number(k);
+    if (!Number.isInteger(axis) || axis < 0 || axis >= dims.length) {
+      throw new OnnxExportError(`${op}: options.dynamicAxes['${port.name}'] names axis ${k}, but '${port.name}' has shape ${describe(port.shape)}`);
+    }
+    if (typeof sym !== 'string' || sym.length === 0) throw new OnnxExportError(`${op}: options.dynamicAxes['${port.name}'][${k}] must be a non-empty string, got ${describe(sym)}`);
+    dims[axis] = sym;
+  }
+  return dims;
+}
+
+function boundaryType(op: string, port: Port, t: unknown): number {
+  if (t === undefined) return onnxType(port.dtype);
+  const spec = BOUNDARY[t as OnnxBoundaryType];
+  if (!spec) throw new OnnxExportError(`${op}: options.ioTypes['${port.name}'] must be 'float16' or 'int64', got ${describe(t)}`);
+  if (!spec.from.includes(port.dtype)) {
+    throw new OnnxExportError(`${op}: options.ioTypes['${port.name}'] is '${String(t)}', which needs a ${spec.from.join(' / ')} value, but '${port.name}' is ${port.dtype}`);
+  }
+  return spec.elemType;
+}
+
+/** Finds, for every key of `initializers`, the external it names (tensorId or name). */
+function bindInitializers(op: string, graph: Graph, initializers: unknown): Map<GraphExternal, TypedArray> {
+  const bound = new Map<GraphExternal, TypedArray>();
+  if (initializers === undefined) return bound;
+  if (!(initializers instanceof Map)) throw new OnnxExportError(`${op}: options.initializers must be a Map from tensorId or name to a typed array, got ${describe(initializers)}`);
+  for (const [key, values] of initializers as Map<unknown, unknown>) {
+    const e = graph.externals.find((x) => (typeof key === 'number' ? x.tensorId === key : x.name === key));
+    if (!e) throw new OnnxExportError(`${op}: options.initializers has ${describe(key)}, which is no external of the graph (externals: ${graph.externals.map((x) => x.name ?? x.tensorId).join(', ') || 'none'})`);
+    if (bound.has(e)) throw new OnnxExportError(`${op}: options.initializers gives external ${externalInputName(e)} twice (by tensorId and by name)`);
+    const size = e.shape.reduce((p, d) => p * d, 1);
+    if (!isTypedFor(values, e.dtype) || values.length !== size) {
+      throw new OnnxExportError(`${op}: options.initializers[${describe(key)}] must be a ${TYPED[e.dtype]} of ${size} values (${e.dtype} ${describe(e.shape)}), got ${describe(values)}`);
+    }
+    bound.set(e, values);
+  }
+  return bound;
+}
+
+/** The model before encoding: every option applied, initializers still inline. */
+function buildModel(op: string, graph: Graph, options: OnnxExportOptions): P.IModelProto {
+  if (typeof options !== 'object' || options === null) throw new OnnxExportError(`${op}: options must be an object, got ${describe(options)}`);
   const opset = options.opset ?? 17;
-  if (!Number.isInteger(opset) || opset < 17) throw new OnnxExportError(`graphToOnnx: opset must be an integer >= 17, got ${String(opset)}`);
-  if (!graph || graph.version !== 1) throw new OnnxExportError('graphToOnnx: not a @denoise/core graph (version 1)');
+  if (!Number.isInteger(opset) || opset < 17) throw new OnnxExportError(`${op}: opset must be an integer >= 17, got ${String(opset)}`);
+  if (!graph || graph.version !== 1) throw new OnnxExportError(`${op}: not a @denoise/core graph (version 1)`);
+  const inNames = checkNames(op, 'inputNames', options.inputNames, graph.inputs.length) ?? graph.inputs.map((i) => i.name);
+  const outNames = checkNames(op, 'outputNames', options.outputNames, graph.outputs.length) ?? graph.outputs.map((_, i) => `output${i}`);
+  const values = bindInitializers(op, graph, options.initializers);
+  const ports = new Map<string, Port>();
+  const addPort = (port: Port, what: string) => {
+    if (ports.has(port.name)) throw new OnnxExportError(`${op}: two model inputs / outputs share the name '${port.name}' (${what})`);
+    ports.set(port.name, port);
+  };
+  graph.inputs.forEach((inp, i) => addPort({ name: inNames[i]!, dtype: inp.dtype, shape: inp.shape }, `input ${i}`));
+  graph.outputs.forEach((o, i) => addPort({ name: outNames[i]!, dtype: o.dtype, shape: o.shape }, `output ${i}`));
+  for (const e of graph.externals) if (!values.has(e)) addPort({ name: externalInputName(e), dtype: e.dtype, shape: e.shape }, 'an external');
+  const dynamicAxes = options.dynamicAxes ?? {};
+  const ioTypes = options.ioTypes ?? {};
+  for (const [what, rec] of [['dynamicAxes', dynamicAxes], ['ioTypes', ioTypes]] as const) {
+    if (typeof rec !== 'object' || rec === null) throw new OnnxExportError(`${op}: options.${what} must be an object keyed by input / output name, got ${describe(rec)}`);
+    for (const k of Object.keys(rec)) {
+      if (!ports.has(k)) throw new OnnxExportError(`${op}: options.${what} names '${k}', which is no input or output of the model (it has ${[...ports.keys()].join(', ')})`);
+    }
+  }
+  const declare = (port: Port) => valueInfo(port.name, boundaryType(op, port, ioTypes[port.name]), declaredDims(op, port, dynamicAxes[port.name]));
+
   const b = new Builder(opset);
   const inputs: P.IValueInfoProto[] = [];
   const define = (id: ValueId, name: string, dtype: DType, shape: readonly number[]) => {
@@ -414,17 +548,19 @@ export function graphToOnnx(graph: Graph, options: OnnxExportOptions = {}): Uint
     b.dtypes.set(id, dtype);
     b.shapes.set(id, shape);
   };
-  for (const inp of graph.inputs) {
-    define(inp.id, inp.name, inp.dtype, inp.shape);
-    inputs.push(valueInfo(inp.name, inp.dtype, inp.shape));
-  }
-  const extNames = new Set<string>();
+  graph.inputs.forEach((inp, i) => {
+    const port = ports.get(inNames[i]!)!;
+    inputs.push(declare(port));
+    // A boundary type is cast to the graph's own type on the way in.
+    const name = ioTypes[port.name] ? b.op('Cast', [port.name], { to: onnxType(inp.dtype) }) : port.name;
+    define(inp.id, name, inp.dtype, inp.shape);
+  });
   for (const e of graph.externals) {
     const name = externalInputName(e);
-    if (extNames.has(name)) throw new OnnxExportError(`graphToOnnx: two externals share the input name '${name}'`);
-    extNames.add(name);
+    const v = values.get(e);
+    if (v) b.initializers.push(tensorProto(name, e.dtype, e.shape, v));
+    else inputs.push(declare(ports.get(name)!));
     define(e.id, name, e.dtype, e.shape);
-    inputs.push(valueInfo(name, e.dtype, e.shape));
   }
   for (const c of graph.constants) {
     const name = `const.v${c.id}`;
@@ -444,11 +580,13 @@ export function graphToOnnx(graph: Graph, options: OnnxExportOptions = {}): Uint
     define(node.output.id, name, node.output.dtype, node.output.shape);
   }
   const outputs = graph.outputs.map((o, i) => {
-    const name = `output${i}`;
-    b.op('Identity', [b.name(o.id)], {}, name);
-    return valueInfo(name, o.dtype, o.shape);
+    const port = ports.get(outNames[i]!)!;
+    const t = ioTypes[port.name];
+    if (t) b.op('Cast', [b.name(o.id)], { to: BOUNDARY[t].elemType }, port.name);
+    else b.op('Identity', [b.name(o.id)], {}, port.name);
+    return declare(port);
   });
-  const model = onnx.ModelProto.create({
+  return {
     irVersion: 8,
     producerName: '@denoise/backend-onnx',
     producerVersion: '0.0.0',
@@ -460,6 +598,173 @@ export function graphToOnnx(graph: Graph, options: OnnxExportOptions = {}): Uint
       input: inputs,
       output: outputs,
     },
-  });
-  return onnx.ModelProto.encode(model).finish();
+  };
+}
+
+/** Offsets in the external data file are multiples of this (aligned typed-array views, cheap mmaps). */
+const EXTERNAL_ALIGN = 64;
+
+/** Moves initializers of at least `threshold` bytes into one data buffer (ONNX external data). */
+function moveToExternalData(op: string, model: P.IModelProto, ext: OnnxExternalDataOptions): OnnxModelFiles['externalData'] {
+  if (typeof ext !== 'object' || ext === null) throw new OnnxExportError(`${op}: options.externalData must be { location, threshold? }, got ${describe(ext)}`);
+  const { location, threshold = 1024 } = ext;
+  if (typeof location !== 'string' || !/^[^/\\]+$/.test(location) || location === '.' || location === '..') {
+    throw new OnnxExportError(`${op}: options.externalData.location must be a plain file name (the file sits next to the model), got ${describe(location)}`);
+  }
+  if (!Number.isInteger(threshold) || threshold < 0) throw new OnnxExportError(`${op}: options.externalData.threshold must be an integer >= 0 (bytes), got ${describe(threshold)}`);
+  const moved: { t: P.ITensorProto; raw: Uint8Array; offset: number }[] = [];
+  let end = 0;
+  for (const t of model.graph!.initializer!) {
+    const raw = t.rawData;
+    if (!raw || raw.length < threshold || raw.length === 0) continue;
+    const offset = Math.ceil(end / EXTERNAL_ALIGN) * EXTERNAL_ALIGN;
+    moved.push({ t, raw, offset });
+    end = offset + raw.length;
+  }
+  if (moved.length === 0) return null;
+  const bytes = new Uint8Array(end);
+  for (const { t, raw, offset } of moved) {
+    bytes.set(raw, offset);
+    t.rawData = null;
+    t.dataLocation = onnx.TensorProto.DataLocation.EXTERNAL;
+    t.externalData = [
+      { key: 'location', value: location },
+      { key: 'offset', value: String(offset) },
+      { key: 'length', value: String(raw.length) },
+    ];
+  }
+  return { location, bytes };
+}
+
+/**
+ * Exports a captured graph as an ONNX model (ModelProto bytes, opset 17 by default). By default
+ * graph inputs become ONNX inputs `input<i>`, externals become inputs `ext.<name or tensorId>`
+ * (parameters stay outside the model), constants become initializers, outputs are `output<i>`;
+ * options rename inputs and outputs, declare symbolic dims and boundary types, and store
+ * externals as initializers (see OnnxExportOptions). Nodes the outputs do not depend on are
+ * dropped. Throws OnnxExportError for anything it cannot express exactly. Use graphToOnnxFiles
+ * for a model with external data.
+ */
+export function graphToOnnx(graph: Graph, options: OnnxExportOptions = {}): Uint8Array {
+  if (options?.externalData !== undefined) throw new OnnxExportError('graphToOnnx: options.externalData needs a second file; use graphToOnnxFiles (or exportOnnxModel) instead');
+  return onnx.ModelProto.encode(onnx.ModelProto.create(buildModel('graphToOnnx', graph, options))).finish();
+}
+
+/**
+ * graphToOnnx, with initializers of at least `options.externalData.threshold` bytes written to
+ * an external data buffer (ONNX external data: `data_location = EXTERNAL`, entries `location`,
+ * `offset`, `length`). `externalData` is null when no option asks for it or nothing is that large.
+ */
+export function graphToOnnxFiles(graph: Graph, options: OnnxExportOptions = {}): OnnxModelFiles {
+  const op = 'graphToOnnxFiles';
+  const model = buildModel(op, graph, options);
+  const externalData = options.externalData === undefined ? null : moveToExternalData(op, model, options.externalData);
+  return { model: onnx.ModelProto.encode(onnx.ModelProto.create(model)).finish(), externalData };
+}
+
+export interface ExportOnnxModelOptions extends Omit<OnnxExportOptions, 'initializers'> {
+  /**
+   * The tensor behind every external, keyed by tensorId or name: `captureGraphWithExternals(...)`
+   * returns exactly this map as `externals`.
+   */
+  readonly weights: ReadonlyMap<number | string, Tensor>;
+}
+
+/**
+ * Exports a self-contained model: every external (parameter) is stored as an initializer with
+ * the current value of its tensor in `options.weights` (read with `await t.data()`), large ones
+ * in external data when `options.externalData` is given. Throws OnnxExportError listing every
+ * external without a tensor.
+ */
+export async function exportOnnxModel(graph: Graph, options: ExportOnnxModelOptions): Promise<OnnxModelFiles> {
+  const op = 'exportOnnxModel';
+  if (typeof options !== 'object' || options === null || !(options.weights instanceof Map)) {
+    throw new OnnxExportError(`${op}: options.weights must be a Map from tensorId or name to Tensor (captureGraphWithExternals(...).externals), got ${describe(options?.weights)}`);
+  }
+  if (!graph || graph.version !== 1) throw new OnnxExportError(`${op}: not a @denoise/core graph (version 1)`);
+  const initializers = new Map<number, TypedArray>();
+  const missing: string[] = [];
+  for (const e of graph.externals) {
+    const t: Tensor | undefined = options.weights.get(e.tensorId) ?? (e.name !== undefined ? options.weights.get(e.name) : undefined);
+    if (t === undefined) {
+      missing.push(e.name ?? `#${e.tensorId}`);
+      continue;
+    }
+    if (t.dtype !== e.dtype || t.shape.length !== e.shape.length || t.shape.some((d, k) => d !== e.shape[k])) {
+      throw new OnnxExportError(`${op}: options.weights for external ${externalInputName(e)} must be ${e.dtype} ${describe(e.shape)}, got ${String(t)}`);
+    }
+    const data = await t.data();
+    initializers.set(e.tensorId, isTypedFor(data, e.dtype) ? data : toTyped(e.dtype, data));
+  }
+  if (missing.length > 0) throw new OnnxExportError(`${op}: options.weights has no tensor for external(s) ${missing.join(', ')}`);
+  const { weights: _weights, ...rest } = options;
+  return graphToOnnxFiles(graph, { ...rest, initializers });
+}
+
+function toTyped(dtype: DType, data: ArrayLike<number>): TypedArray {
+  if (dtype === 'float32') return Float32Array.from(data);
+  if (dtype === 'float64') return Float64Array.from(data);
+  if (dtype === 'int32') return Int32Array.from(data);
+  return Uint8Array.from(data);
+}
+
+export interface SaveOnnxModelOptions {
+  /** The model's file name in the directory (default 'model.onnx'). */
+  readonly fileName?: string;
+  /** fsync files and the directory before returning (default true). */
+  readonly fsync?: boolean;
+}
+
+/**
+ * Writes a model (and its external data file) into `dir`, creating the directory. Each file is
+ * written to a temporary name in `dir` and renamed into place; the data file goes first, so a
+ * model file that is in place never points at a missing or partial data file. Temporary files
+ * are removed on failure. Node only (node:fs is loaded when called).
+ */
+export async function saveOnnxModel(dir: string, files: OnnxModelFiles, options: SaveOnnxModelOptions = {}): Promise<{ modelPath: string; externalDataPath: string | null }> {
+  const op = 'saveOnnxModel';
+  if (typeof dir !== 'string' || dir.length === 0) throw new InvalidArgumentError(`${op}: dir must be a non-empty string, got ${describe(dir)}`);
+  if (typeof files !== 'object' || files === null || !(files.model instanceof Uint8Array)) {
+    throw new InvalidArgumentError(`${op}: files must be { model: Uint8Array, externalData } (from graphToOnnxFiles / exportOnnxModel), got ${describe(files)}`);
+  }
+  const fileName = options.fileName ?? 'model.onnx';
+  if (typeof fileName !== 'string' || !/^[^/\\]+$/.test(fileName) || fileName === '.' || fileName === '..') {
+    throw new InvalidArgumentError(`${op}: options.fileName must be a plain file name, got ${describe(fileName)}`);
+  }
+  const ext = files.externalData;
+  if (ext !== null && (typeof ext !== 'object' || typeof ext.location !== 'string' || !(ext.bytes instanceof Uint8Array))) {
+    throw new InvalidArgumentError(`${op}: files.externalData must be null or { location, bytes }, got ${describe(ext)}`);
+  }
+  if (ext && ext.location === fileName) throw new InvalidArgumentError(`${op}: the external data file and the model are both named '${fileName}'`);
+  const fs = await import('node:fs/promises');
+  const path = await import('node:path');
+  const { randomBytes } = await import('node:crypto');
+  const fsync = options.fsync ?? true;
+  await fs.mkdir(dir, { recursive: true });
+  const write = async (name: string, bytes: Uint8Array): Promise<string> => {
+    const target = path.resolve(dir, name);
+    const tmp = path.join(path.dirname(target), `.${name}.${randomBytes(6).toString('hex')}.tmp`);
+    try {
+      const handle = await fs.open(tmp, 'wx');
+      try {
+        await handle.writeFile(bytes);
+        if (fsync) await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await fs.rename(tmp, target);
+    } catch (e) {
+      await fs.unlink(tmp).catch(() => undefined);
+      throw e;
+    }
+    return target;
+  };
+  const externalDataPath = ext ? await write(ext.location, ext.bytes) : null;
+  const modelPath = await write(fileName, files.model);
+  if (fsync) {
+    const handle = await fs.open(path.resolve(dir), 'r').catch(() => null);
+    await handle?.sync().catch(() => undefined);
+    await handle?.close();
+  }
+  return { modelPath, externalDataPath };
 }
