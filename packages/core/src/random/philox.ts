@@ -290,6 +290,15 @@ export class Generator {
     return g;
   }
 
+  /** Moves this generator to `state` (from `.state`), in place: it continues from there. */
+  setState(state: GeneratorState): void {
+    const g = Generator.fromState(state);
+    this.#k0 = g.#k0;
+    this.#k1 = g.#k1;
+    this.#offLo = g.#offLo;
+    this.#offHi = g.#offHi;
+  }
+
   /** Snapshot for checkpoints; plain numbers so JSON.stringify round-trips it. */
   get state(): GeneratorState {
     return {

@@ -19,12 +19,15 @@ import { div, mul, sub } from '../ops/index.js';
 import { sigmasFromAlphasCumprod, timestepLookup } from '../schedules/conversions.js';
 import type { NumberArray } from '../schedules/util.js';
 import { Tensor } from '../tensor/tensor.js';
-import type { Denoiser } from './types.js';
+import { ASYNC_DENOISER, type AsyncDenoiser, type Denoiser } from './types.js';
 
 export type Prediction = 'epsilon' | 'sample' | 'v_prediction';
 
 /** A variance-preserving network: x_t (VP-scaled) and a continuous training timestep in. */
 export type VPNetwork<C = unknown> = (xIn: Tensor, t: number, cond: C) => Tensor;
+
+/** A VPNetwork that runs asynchronously (e.g. an ONNX Runtime session). */
+export type AsyncVPNetwork<C = unknown> = (xIn: Tensor, t: number, cond: C) => Promise<Tensor>;
 
 /** A network that takes the VE sample and its sigma directly (EDM-style, no preconditioning). */
 export type VENetwork<C = unknown> = (x: Tensor, sigma: number, cond: C) => Tensor;
@@ -57,13 +60,7 @@ function checkOutput(op: string, out: unknown, x: Tensor): Tensor {
   return out;
 }
 
-/**
- * Wraps a VP network (eps-, x0- or v-predicting) into a Denoiser over VE samples. Sigmas outside
- * the training table's range are fed the nearest end timestep (0 or T - 1), while x is still
- * scaled by the true sigma, as k-diffusion does.
- */
-export function vpDenoiser<C = unknown>(net: VPNetwork<C>, options: VPDenoiserOptions): Denoiser<C> {
-  const op = 'vpDenoiser';
+function vpSetup(op: string, net: unknown, options: VPDenoiserOptions): { prediction: Prediction; timestep: (sigma: number) => { alpha: number; t: number } } {
   if (typeof net !== 'function') throw new InvalidArgumentError(`${op}: net must be a function (xIn, t, cond) => Tensor, got ${describe(net)}`);
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${op}: options must be an object, got ${describe(options)}`);
   const { prediction, quantize = false } = options;
@@ -72,24 +69,77 @@ export function vpDenoiser<C = unknown>(net: VPNetwork<C>, options: VPDenoiserOp
   }
   if (typeof quantize !== 'boolean') throw new InvalidArgumentError(`${op}: options.quantize must be a boolean, got ${describe(quantize)}`);
   const lookup = timestepLookup(sigmasFromAlphasCumprod(options.alphasCumprod), `${op}: options.alphasCumprod`);
+  return {
+    prediction,
+    timestep: (sigma) => {
+      checkSigma(op, sigma);
+      const tc = lookup.sigmaToTimestep(sigma);
+      return { alpha: 1 / Math.sqrt(1 + sigma * sigma), t: quantize ? Math.round(tc) : tc };
+    },
+  };
+}
+
+/** The network output as x0 (see the table at the top). */
+function vpToX0(prediction: Prediction, x: Tensor, xIn: Tensor, out: Tensor, sigma: number, alpha: number): Tensor {
+  switch (prediction) {
+    case 'epsilon':
+      return sub(x, mul(out, sigma));
+    case 'sample':
+      return out;
+    case 'v_prediction':
+      return sub(mul(xIn, alpha), mul(out, sigma * alpha));
+  }
+}
+
+/**
+ * Wraps a VP network (eps-, x0- or v-predicting) into a Denoiser over VE samples. Sigmas outside
+ * the training table's range are fed the nearest end timestep (0 or T - 1), while x is still
+ * scaled by the true sigma, as k-diffusion does.
+ */
+export function vpDenoiser<C = unknown>(net: VPNetwork<C>, options: VPDenoiserOptions): Denoiser<C> {
+  const { prediction, timestep } = vpSetup('vpDenoiser', net, options);
   return (x, sigma, cond) => {
-    checkSigma('vpDenoiser', sigma);
-    const alpha = 1 / Math.sqrt(1 + sigma * sigma);
-    const tc = lookup.sigmaToTimestep(sigma);
-    const t = quantize ? Math.round(tc) : tc;
+    const { alpha, t } = timestep(sigma);
     return engine.tidy(() => {
       const xIn = mul(x, alpha); // x_t = sqrt(abar) x0 + sqrt(1 - abar) eps
       const out = checkOutput('vpDenoiser', net(xIn, t, cond), x);
-      switch (prediction) {
-        case 'epsilon':
-          return sub(x, mul(out, sigma));
-        case 'sample':
-          return out;
-        case 'v_prediction':
-          return sub(mul(xIn, alpha), mul(out, sigma * alpha));
-      }
+      return vpToX0(prediction, x, xIn, out, sigma, alpha);
     });
   };
+}
+
+/** Marks `fn` as an AsyncDenoiser, so that `sample` awaits it. */
+export function asyncDenoiser<C = unknown>(fn: (x: Tensor, sigma: number, cond: C) => Promise<Tensor>): AsyncDenoiser<C> {
+  if (typeof fn !== 'function') throw new InvalidArgumentError(`asyncDenoiser: fn must be a function (x, sigma, cond) => Promise<Tensor>, got ${describe(fn)}`);
+  const wrapped = ((x: Tensor, sigma: number, cond: C) => fn(x, sigma, cond)) as AsyncDenoiser<C>;
+  Object.defineProperty(wrapped, ASYNC_DENOISER, { value: true });
+  return wrapped;
+}
+
+export function isAsyncDenoiser(d: unknown): d is AsyncDenoiser {
+  return typeof d === 'function' && (d as { [ASYNC_DENOISER]?: boolean })[ASYNC_DENOISER] === true;
+}
+
+/**
+ * vpDenoiser for a network that runs asynchronously (an ONNX Runtime UNet): the same scaling,
+ * timestep and parameterisation, awaited. The network's input stays alive until it settles.
+ */
+export function vpDenoiserAsync<C = unknown>(net: AsyncVPNetwork<C>, options: VPDenoiserOptions): AsyncDenoiser<C> {
+  const { prediction, timestep } = vpSetup('vpDenoiserAsync', net, options);
+  return asyncDenoiser(async (x, sigma, cond) => {
+    const { alpha, t } = timestep(sigma);
+    const xIn = engine.keep(engine.tidy(() => mul(x, alpha)));
+    let out: Tensor | undefined;
+    try {
+      out = checkOutput('vpDenoiserAsync', await net(xIn, t, cond), x);
+      if (prediction === 'sample') return out;
+      const o = out;
+      return engine.tidy(() => vpToX0(prediction, x, xIn, o, sigma, alpha));
+    } finally {
+      xIn.dispose();
+      if (out && prediction !== 'sample') out.dispose();
+    }
+  });
 }
 
 /** Wraps a network that takes (x, sigma) in VE form and predicts eps or x0. */

@@ -1,11 +1,12 @@
 // Samplers over the VE denoiser contract (types.ts), the shared loop (sample.ts), network
 // wrappers (denoiser.ts), exact Gaussian oracles (closed-form.ts) and the by-name registry.
 export type {
-  Denoiser, Sampler, SamplerContext, SamplerState, SamplerStepResult, SampleOptions, StepInfo, ProgressInfo,
+  AsyncDenoiser, Denoiser, Sampler, SamplerContext, SamplerState, SamplerStepResult, SampleOptions, StepInfo, ProgressInfo,
 } from './types.js';
 export { sample } from './sample.js';
-export { vpDenoiser, veDenoiser, epsFromX0, x0FromEps } from './denoiser.js';
-export type { Prediction, VPNetwork, VENetwork, VPDenoiserOptions, VEDenoiserOptions } from './denoiser.js';
+export { vpDenoiser, vpDenoiserAsync, veDenoiser, asyncDenoiser, isAsyncDenoiser, epsFromX0, x0FromEps } from './denoiser.js';
+export { ASYNC_DENOISER } from './types.js';
+export type { AsyncVPNetwork, Prediction, VPNetwork, VENetwork, VPDenoiserOptions, VEDenoiserOptions } from './denoiser.js';
 export { ddpm } from './ddpm.js';
 export { ddim } from './ddim.js';
 export type { DDIMOptions } from './ddim.js';

@@ -12,6 +12,17 @@ import type { Tensor } from '../tensor/tensor.js';
 /** Predicts the clean sample x0 from a noisy x at noise level sigma, given a condition. */
 export type Denoiser<C = unknown> = (x: Tensor, sigma: number, cond: C) => Tensor;
 
+/**
+ * A denoiser whose network runs asynchronously (an ONNX Runtime session, a worker). Made with
+ * `asyncDenoiser(fn)` or `vpDenoiserAsync(net, ...)`, which mark it so that `sample` knows to
+ * await it. It receives an x that stays alive until its promise settles, and is awaited
+ * outside any tidy scope.
+ */
+export type AsyncDenoiser<C = unknown> = ((x: Tensor, sigma: number, cond: C) => Promise<Tensor>) & { readonly [ASYNC_DENOISER]: true };
+
+/** The mark of an AsyncDenoiser. */
+export const ASYNC_DENOISER: unique symbol = Symbol.for('@denoise/core.asyncDenoiser');
+
 /** Tensors (or numbers) a multistep sampler carries from one step to the next. */
 export type SamplerState = Readonly<Record<string, Tensor | number | null>>;
 
