@@ -1,29 +1,33 @@
-// Whole-model benchmark: eager tfjs-wasm vs a captured graph exported to ONNX and run in
-// onnxruntime-node (2 intra-op threads) vs PyTorch CPU (bench/torch_baseline.py, 2 threads):
+// Whole-model benchmark: eager tfjs-wasm vs the onnx backend (functions compiled with
+// compileOnnx: recorded once, exported to ONNX, run in onnxruntime-node with 2 intra-op threads,
+// parameters and optimizer state resident on the host) vs PyTorch CPU (bench/torch_baseline.py,
+// 2 threads):
+//   primitives         (a) the foundation's matmul / conv / conv fwd+bwd / attention workloads
+//                      (bench/models/primitives.mjs)
 //   sd_blocks_fwd      forward of a SD-style ResNet block + spatial transformer block,
 //                      x [2,320,32,32], temb [2,1280], context [2,77,768] (bench/models/sd-blocks.mjs)
 //   tlm_train_step     one AdamW training step of a 6-layer, 256-wide pre-LN transformer encoder
 //                      (4 heads, MLP 1024, GELU, vocab 1000, learned positions, untied LM head)
 //                      on [32, 64] tokens (bench/models/transformer-lm.mjs)
-// ORT rows are checked against the eager tfjs-wasm results before timing. FLOPs count matmul and
+// onnx rows are checked against the eager tfjs-wasm results before timing. FLOPs count matmul and
 // conv multiply-adds only (x2); a training step counts 3x the forward matmul FLOPs.
 // Prints a table and writes bench/results/graph.json.
 //
-//   npx turbo run build && node bench/graph.mjs [--repeats 5] [--only sd_blocks_fwd,tlm_train_step] [--no-torch] [--no-eager]
+//   npx turbo run build && node bench/graph.mjs [--repeats 5] [--only primitives,sd_blocks_fwd,tlm_train_step] [--no-torch] [--no-eager]
 
 import { execFileSync } from 'node:child_process';
-import { createRequire } from 'node:module';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  AdamW, Generator, captureGraph, captureGraphWithExternals, engine, gradients, randint, randn, registerBackend, resolveBackend, tidy, variable,
+  AdamW, Generator, engine, gradients, randint, randn, registerBackend, resolveBackend, slice, tensor, tidy, variable,
 } from '@denoise/core';
 import { registerTfjsBackends } from '@denoise/backend-tfjs';
-import { createOnnxSession, externalInputName, graphToOnnx, runOnnx } from '@denoise/backend-onnx';
+import { compileOnnx, createOnnxBackend } from '@denoise/backend-onnx';
+import { WORKLOADS, makeInputs } from './models/primitives.mjs';
 import { SD, initSdBlocks, sdBlocksFlops, sdBlocksForward } from './models/sd-blocks.mjs';
-import { ADAMW, TLM, adamwOps, initTlm, tlmForwardFlops, tlmLoss, tlmShapes } from './models/transformer-lm.mjs';
+import { ADAMW, TLM, initTlm, tlmForwardFlops, tlmLoss, tlmShapes } from './models/transformer-lm.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const opts = { repeats: '5', warmup: '1', torch: true, eager: true, only: '', threads: '2', out: join(here, 'results', 'graph.json') };
@@ -37,9 +41,6 @@ const repeats = Math.max(5, Number(opts.repeats));
 const warmup = Number(opts.warmup);
 const threads = Number(opts.threads);
 const wanted = (name) => !opts.only || opts.only.split(',').includes(name);
-
-// onnxruntime-node, resolved from @denoise/backend-onnx (to time session.run alone).
-const ort = createRequire(fileURLToPath(import.meta.resolve('@denoise/backend-onnx')))('onnxruntime-node');
 
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
 const log = (...a) => console.error(...a);
@@ -69,7 +70,55 @@ function addRow(path, workload, flops, t, extra = {}) {
 registerTfjsBackends(registerBackend);
 const backend = await resolveBackend(['tfjs-wasm']);
 engine.setBackend(backend);
+// The onnx backend: eager kernels on tfjs-wasm, compiled functions in onnxruntime-node.
+const onnx = await createOnnxBackend({ fallback: backend, threads });
 const rss = () => +(process.memoryUsage().rss / 2 ** 20).toFixed(0);
+const disposeAll = (r) => (Array.isArray(r) ? r : [r]).forEach((t) => t.dispose());
+
+// Forces completion by reading one element of every output (as bench/primitives.mjs does).
+async function syncOutputs(outputs) {
+  for (const o of outputs) {
+    const one = slice(o, o.shape.map(() => 0), o.shape.map(() => 1));
+    await one.data();
+    one.dispose();
+  }
+}
+
+// ---------------------------------------------------------------- (a) primitives
+if (wanted('primitives')) {
+  for (const w of WORKLOADS) {
+    const names = Object.keys(w.shapes);
+    const fn = (...xs) => w.run(Object.fromEntries(names.map((k, i) => [k, xs[i]])));
+    const f = compileOnnx(fn, { backend: onnx, name: w.name });
+    // Check on the reduced shapes: the same seeded inputs on both backends.
+    const sIn = makeInputs(w.small, onnx, 99);
+    const sRef = makeInputs(w.small, backend, 99);
+    const got = [].concat(await f(...names.map((k) => sIn[k])));
+    const want = tidy(() => fn(...names.map((k) => sRef[k])));
+    let err = 0;
+    for (let i = 0; i < want.length; i++) err = Math.max(err, relErr(await got[i].data(), await want[i].data()));
+    disposeAll([...got, ...want, ...Object.values(sIn), ...Object.values(sRef)]);
+    const ok = err <= 1e-3;
+    log(`check ${w.name}: onnx vs eager tfjs-wasm ${err.toExponential(2)} (${ok ? 'OK' : 'FAILED'})`);
+    if (opts.eager) {
+      const inp = makeInputs(w.shapes, backend, 1);
+      const t = await timeIt(async () => { const outs = tidy(() => w.run(inp)); await syncOutputs(outs); disposeAll(outs); });
+      addRow('tfjs-wasm', w.name, w.flops, t, { correct: true, note: 'eager' });
+      disposeAll(Object.values(inp));
+    }
+    if (ok) {
+      const inp = makeInputs(w.shapes, onnx, 1);
+      const xs = names.map((k) => inp[k]);
+      const t0 = performance.now();
+      disposeAll(await f(...xs));
+      const firstMs = performance.now() - t0;
+      const t = await timeIt(async () => disposeAll(await f(...xs)));
+      addRow('onnx', w.name, w.flops, t, { correct: true, check: { max_rel_err: err, tol: 1e-3, vs: 'tfjs-wasm eager, reduced shapes' }, record_export_session_first_run_ms: Math.round(firstMs), note: 'compileOnnx; outputs copied back to the host each call' });
+      disposeAll(Object.values(inp));
+    } else rows.push({ path: 'onnx', workload: w.name, correct: false, check: { max_rel_err: err, tol: 1e-3 } });
+    await f.dispose();
+  }
+}
 
 // ---------------------------------------------------------------- (b) SD blocks forward
 if (wanted('sd_blocks_fwd')) {
@@ -92,29 +141,27 @@ if (wanted('sd_blocks_fwd')) {
     addRow('tfjs-wasm', name, flops, t, { correct: true, note: 'eager; reference for the ORT check' });
   }
 
-  // Captured graph -> ONNX -> onnxruntime-node.
+  // The same blocks compiled on the onnx backend (same seeds: the same weights and inputs).
+  const po = initSdBlocks(onnx, 7);
+  const go = new Generator(3);
+  const xo = randn([SD.batch, SD.channels, SD.size, SD.size], go, { backend: onnx });
+  const to = randn([SD.batch, SD.tembDim], go, { backend: onnx });
+  const co = randn([SD.batch, SD.ctxLen, SD.ctxDim], go, { backend: onnx });
+  const f = compileOnnx((xi, ti, ci) => sdBlocksForward(po, xi, ti, ci), { backend: onnx, name });
   t0 = performance.now();
-  const { graph, externals } = captureGraphWithExternals((xi, ti, ci) => sdBlocksForward(p, xi, ti, ci),
-    [{ shape: x.shape, dtype: 'float32' }, { shape: temb.shape, dtype: 'float32' }, { shape: ctx.shape, dtype: 'float32' }], { backend });
-  const bytes = graphToOnnx(graph);
-  const session = await createOnnxSession(bytes, { threads });
+  const first = await f(xo, to, co);
   const exportMs = performance.now() - t0;
-  const feeds = {
-    input0: new ort.Tensor('float32', await x.data(), x.shape),
-    input1: new ort.Tensor('float32', await temb.data(), temb.shape),
-    input2: new ort.Tensor('float32', await ctx.data(), ctx.shape),
-  };
-  for (const e of graph.externals) feeds[externalInputName(e)] = new ort.Tensor('float32', await externals.get(e.tensorId).data(), e.shape);
-  let out = (await session.raw.run(feeds)).output0.data; // warm-up + check
-  const err = relErr(out, ref);
+  const err = relErr(await first.data(), ref);
+  first.dispose();
   const ok = err <= 1e-3;
-  log(`check ${name}: ORT vs eager tfjs-wasm max|diff|/max|ref| = ${err.toExponential(2)} (${ok ? 'OK' : 'FAILED'})`);
+  log(`check ${name}: onnx vs eager tfjs-wasm max|diff|/max|ref| = ${err.toExponential(2)} (${ok ? 'OK' : 'FAILED'})`);
   if (ok) {
-    const t = await timeIt(async () => { out = (await session.raw.run(feeds)).output0.data; });
-    addRow('onnx-ort', name, flops, t, { correct: true, check: { max_rel_err: err, tol: 1e-3, vs: 'tfjs-wasm eager' }, graph_nodes: graph.nodes.length, onnx_bytes: bytes.length, export_and_session_ms: Math.round(exportMs), rss_mib: rss() });
-  } else rows.push({ path: 'onnx-ort', workload: name, correct: false, check: { max_rel_err: err, tol: 1e-3 } });
-  await session.release?.();
-  for (const t of [...Object.values(p), x, temb, ctx]) t.dispose();
+    const t = await timeIt(async () => (await f(xo, to, co)).dispose());
+    const prog = f.programs[0];
+    addRow('onnx', name, flops, t, { correct: true, check: { max_rel_err: err, tol: 1e-3, vs: 'tfjs-wasm eager' }, graph_nodes: prog.graph.nodes.length, onnx_bytes: prog.model.length, record_export_session_first_run_ms: Math.round(exportMs), rss_mib: rss() });
+  } else rows.push({ path: 'onnx', workload: name, correct: false, check: { max_rel_err: err, tol: 1e-3 } });
+  await f.dispose();
+  for (const t of [...Object.values(p), x, temb, ctx, ...Object.values(po), xo, to, co]) t.dispose();
 }
 
 // ---------------------------------------------------------------- (c) transformer training step
@@ -151,53 +198,40 @@ if (wanted('tlm_train_step')) {
     addRow('tfjs-wasm', name, flops, t, { correct: true, note: 'eager gradients + AdamW; reference for the ORT check' });
   }
 
-  // One captured graph: forward + gradients + AdamW; params, m, v in, params', m', v' out.
-  t0 = performance.now();
-  const f32 = (shape) => ({ shape, dtype: 'float32' });
-  const specs = [{ shape: ids.shape, dtype: 'int32' }, { shape: ids.shape, dtype: 'int32' }, f32([1]), f32([1]),
-    ...shapes.map(([, s]) => f32(s)), ...shapes.map(([, s]) => f32(s)), ...shapes.map(([, s]) => f32(s))];
-  const graph = captureGraph((idsS, tgS, stepScale, invSqrtBc2, ...rest) => {
-    const ps = rest.slice(0, n), ms = rest.slice(n, 2 * n), vs = rest.slice(2 * n);
-    const { value, grads } = gradients(() => tlmLoss(ps, idsS, tgS), ps);
-    const upd = ps.map((pp, i) => adamwOps(pp, grads[i], ms[i], vs[i], stepScale, invSqrtBc2));
-    return [value, ...upd.map((u) => u[0]), ...upd.map((u) => u[1]), ...upd.map((u) => u[2])];
-  }, specs, { backend });
-  const bytes = graphToOnnx(graph);
-  const session = await createOnnxSession(bytes, { threads });
-  const exportMs = performance.now() - t0;
-  const idsHost = { data: Int32Array.from(await ids.data()), dims: ids.shape };
-  const tgHost = { data: Int32Array.from(await targets.data()), dims: targets.shape };
-  let state = { p: initHost, m: initHost.map((a) => new Float32Array(a.length)), v: initHost.map((a) => new Float32Array(a.length)) };
-  let step = 0;
+  // The same training step compiled on the onnx backend: forward + gradients + core's AdamW in
+  // one ONNX model; parameters and moments stay on the host between steps.
+  const paramsO = initHost.map((d, i) => tidy(() => variable(tensor(d, shapes[i][1], { backend: onnx }), shapes[i][0])));
+  const optO = new AdamW(paramsO, { lr: ADAMW.lr, beta1: ADAMW.beta1, beta2: ADAMW.beta2, eps: ADAMW.eps, weightDecay: ADAMW.weightDecay });
+  const idsO = tensor(await ids.data(), ids.shape, { dtype: 'int32', backend: onnx });
+  const tgO = tensor(await targets.data(), targets.shape, { dtype: 'int32', backend: onnx });
+  const f = compileOnnx((a, b) => {
+    const { value, grads } = gradients(() => tlmLoss(paramsO, a, b), paramsO);
+    optO.step(grads);
+    for (const g of grads) g.dispose();
+    return value;
+  }, { backend: onnx, name });
   let lastLoss = NaN;
-  const ortStep = async () => {
-    step++;
-    const feeds = {
-      input0: idsHost, input1: tgHost,
-      input2: { data: Float32Array.of(ADAMW.lr / (1 - ADAMW.beta1 ** step)), dims: [1] },
-      input3: { data: Float32Array.of(1 / Math.sqrt(1 - ADAMW.beta2 ** step)), dims: [1] },
-    };
-    for (let i = 0; i < n; i++) {
-      feeds[`input${4 + i}`] = { data: state.p[i], dims: shapes[i][1] };
-      feeds[`input${4 + n + i}`] = { data: state.m[i], dims: shapes[i][1] };
-      feeds[`input${4 + 2 * n + i}`] = { data: state.v[i], dims: shapes[i][1] };
-    }
-    const out = await runOnnx(session, feeds);
-    lastLoss = out.output0.data[0];
-    const o = (k) => out[`output${k}`].data;
-    state = { p: shapes.map((_, i) => o(1 + i)), m: shapes.map((_, i) => o(1 + n + i)), v: shapes.map((_, i) => o(1 + 2 * n + i)) };
+  const onnxStep = async () => {
+    const l = await f(idsO, tgO);
+    lastLoss = (await l.data())[0];
+    l.dispose();
     return lastLoss;
   };
-  const loss1 = await ortStep(); // step 1: check
+  t0 = performance.now();
+  const loss1 = await onnxStep(); // step 1: check
+  const exportMs = performance.now() - t0;
+  const stO = optO.state();
+  const pO = await Promise.all(paramsO.map((t) => t.data()));
+  const mO = await Promise.all(paramsO.map((_, i) => stO[`m.${i}`].data()));
   const lossErr = Math.abs(loss1 - refLoss) / Math.abs(refLoss);
   let pErr = 0, pErrCond = 0, mNum = 0, mDen = 0, dMax = 0;
   for (let i = 0; i < n; i++) {
-    pErr = Math.max(pErr, maxAbsDiff(state.p[i], refParams[i]));
+    pErr = Math.max(pErr, maxAbsDiff(pO[i], refParams[i]));
     dMax = Math.max(dMax, maxAbsDiff(refParams[i], initHost[i]));
-    mNum = Math.max(mNum, maxAbsDiff(state.m[i], refM[i]));
+    mNum = Math.max(mNum, maxAbsDiff(mO[i], refM[i]));
     // Entries whose gradient |g| = |m| / (1 - beta1) is >= 100 * eps (AdamW's step is well conditioned there).
     for (let j = 0; j < refM[i].length; j++) {
-      if (Math.abs(refM[i][j]) / (1 - ADAMW.beta1) >= 100 * ADAMW.eps) pErrCond = Math.max(pErrCond, Math.abs(state.p[i][j] - refParams[i][j]));
+      if (Math.abs(refM[i][j]) / (1 - ADAMW.beta1) >= 100 * ADAMW.eps) pErrCond = Math.max(pErrCond, Math.abs(pO[i][j] - refParams[i][j]));
     }
     mDen = Math.max(mDen, maxAbs(refM[i]));
   }
@@ -205,16 +239,18 @@ if (wanted('tlm_train_step')) {
   // 1% of lr where |g| >= 100 * eps. AdamW's first step moves each weight by lr * g / (|g| + eps), so
   // where |g| is ~1e-9 (float32 rounding noise of a ~0 gradient) the two paths may legitimately
   // differ by ~10% of lr: param_max_abs_err (all entries) is reported, not gated.
-  const check = { loss_ort: loss1, loss_eager: refLoss, loss_rel_err: lossErr, m_rel_err: mNum / mDen, param_max_abs_err: pErr, param_max_abs_err_well_conditioned: pErrCond, param_max_update: dMax, lr: ADAMW.lr };
+  const check = { loss_onnx: loss1, loss_eager: refLoss, loss_rel_err: lossErr, m_rel_err: mNum / mDen, param_max_abs_err: pErr, param_max_abs_err_well_conditioned: pErrCond, param_max_update: dMax, lr: ADAMW.lr };
   const ok = lossErr <= 1e-3 && mNum / mDen <= 1e-3 && pErrCond <= 0.01 * ADAMW.lr;
   log(`check ${name}: ${JSON.stringify(check)} ${ok ? 'OK' : 'FAILED'}`);
   if (ok) {
-    const t = await timeIt(ortStep, repeats, 2);
-    addRow('onnx-ort', name, flops, t, { correct: true, check, loss_after: lastLoss, steps_run: step, graph_nodes: graph.nodes.length, onnx_bytes: bytes.length, export_and_session_ms: Math.round(exportMs), rss_mib: rss(), note: 'one graph: forward + backward + AdamW; time per step includes feeding params/moments and taking the outputs back' });
-  } else rows.push({ path: 'onnx-ort', workload: name, correct: false, check });
-  await session.release?.();
+    const t = await timeIt(onnxStep, repeats, 2);
+    const prog = f.programs[0];
+    addRow('onnx', name, flops, t, { correct: true, check, loss_after: lastLoss, steps_run: optO.stepCount, graph_nodes: prog.graph.nodes.length, onnx_bytes: prog.model.length, record_export_session_first_run_ms: Math.round(exportMs), rss_mib: rss(), note: 'compileOnnx of forward + gradients + core AdamW; parameters and moments stay on the host between steps' });
+  } else rows.push({ path: 'onnx', workload: name, correct: false, check });
+  await f.dispose();
   opt.dispose();
-  for (const t of [...params, ids, targets]) t.dispose();
+  optO.dispose();
+  for (const t of [...params, ids, targets, ...paramsO, idsO, tgO]) t.dispose();
 }
 
 // ---------------------------------------------------------------- PyTorch
@@ -235,12 +271,13 @@ function torchSuite(suite) {
 }
 const torchInfo = {};
 if (opts.torch) {
-  for (const [suite, workload] of [['blocks', 'sd_blocks_fwd'], ['train', 'tlm_train_step']]) {
-    if (!wanted(workload)) continue;
+  for (const [suite, workloads, key] of [['primitives', WORKLOADS.map((w) => w.name), 'primitives'], ['blocks', ['sd_blocks_fwd'], 'sd_blocks_fwd'], ['train', ['tlm_train_step'], 'tlm_train_step']]) {
+    if (!wanted(key)) continue;
     const r = torchSuite(suite);
     torchInfo[suite] = r.available ? { machine: r.machine, skipped: r.skipped } : { unavailable: r.reason };
     if (!r.available) { notes.push(`PyTorch ${suite}: ${r.reason}`); continue; }
-    for (const x of r.results) if (x.name === workload) {
+    for (const x of r.results) if (workloads.includes(x.name)) {
+      const workload = x.name;
       rows.push({ path: 'pytorch-cpu', workload, flops: x.flops, median_ms: x.median_ms, min_ms: x.min_ms, repeats: x.repeats, gflops: x.gflops, correct: x.check?.ok ?? true, check: x.check, note: x.note });
       log(`${'pytorch-cpu'.padEnd(14)} ${workload.padEnd(16)} ${x.median_ms.toFixed(1)} ms`);
     }
@@ -253,12 +290,13 @@ if (opts.torch) {
 
 const machine = { cpu: cpus()[0]?.model, cores: cpus().length, memory_gib: +(totalmem() / 2 ** 30).toFixed(1), node: process.version, platform: process.platform, ort_threads: threads };
 const pad = (s, k) => String(s).padEnd(k);
-const order = ['tfjs-wasm', 'onnx-ort', 'pytorch-cpu'];
-rows.sort((a, b) => a.workload.localeCompare(b.workload) * -1 || order.indexOf(a.path) - order.indexOf(b.path));
+const order = ['tfjs-wasm', 'onnx', 'pytorch-cpu'];
+const wOrder = [...WORKLOADS.map((w) => w.name), 'sd_blocks_fwd', 'tlm_train_step'];
+rows.sort((a, b) => wOrder.indexOf(a.workload) - wOrder.indexOf(b.workload) || order.indexOf(a.path) - order.indexOf(b.path));
 const lines = [
   `machine: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}; ORT and PyTorch at ${threads} threads`,
-  `${pad('workload', 16)} ${pad('path', 13)} ${pad('GFLOP', 7)} ${pad('median ms', 11)} ${pad('GFLOP/s', 9)} ${pad('vs PyTorch', 10)}`,
-  ...rows.map((r) => `${pad(r.workload, 16)} ${pad(r.path, 13)} ${pad(r.flops ? (r.flops / 1e9).toFixed(2) : '-', 7)} ${pad(r.correct === false ? 'wrong' : r.median_ms?.toFixed(1) ?? '-', 11)} ${pad(r.gflops?.toFixed(1) ?? '-', 9)} ${pad(r.ratio_to_pytorch ? r.ratio_to_pytorch.toFixed(2) + 'x' : '-', 10)}`),
+  `${pad('workload', 22)} ${pad('path', 13)} ${pad('GFLOP', 7)} ${pad('median ms', 11)} ${pad('GFLOP/s', 9)} ${pad('vs PyTorch', 10)}`,
+  ...rows.map((r) => `${pad(r.workload, 22)} ${pad(r.path, 13)} ${pad(r.flops ? (r.flops / 1e9).toFixed(2) : '-', 7)} ${pad(r.correct === false ? 'wrong' : r.median_ms?.toFixed(1) ?? '-', 11)} ${pad(r.gflops?.toFixed(1) ?? '-', 9)} ${pad(r.ratio_to_pytorch ? r.ratio_to_pytorch.toFixed(2) + 'x' : '-', 10)}`),
   'FLOPs: matmul/conv multiply-adds x2 (norms, activations, softmax, elementwise not counted); train step = 3x forward.',
   ...notes,
 ];
@@ -267,7 +305,7 @@ const pkg = JSON.parse(readFileSync(join(here, '..', 'packages', 'core', 'packag
 mkdirSync(dirname(opts.out), { recursive: true });
 writeFileSync(opts.out, JSON.stringify({
   suite: 'graph', date: new Date().toISOString(), version: pkg.version, machine, torch: torchInfo,
-  config: { sd_blocks: SD, tlm: { ...TLM, lm_head: 'untied, no bias', loss: 'mean cross-entropy', attention: 'unmasked (encoder)' }, adamw: ADAMW, repeats, warmup },
+  config: { primitives: WORKLOADS.map((w) => ({ name: w.name, shapes: w.shapes, flops: w.flops })), sd_blocks: SD, tlm: { ...TLM, lm_head: 'untied, no bias', loss: 'mean cross-entropy', attention: 'unmasked (encoder)' }, adamw: ADAMW, repeats, warmup },
   flops_method: 'matmul and conv multiply-adds x2 from the layer shapes; norms/activations/softmax/elementwise excluded; training step = 3x forward matmul FLOPs',
   rows, notes,
 }, null, 2) + '\n');

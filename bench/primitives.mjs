@@ -15,10 +15,9 @@ import { mkdirSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  Generator, attention, conv2d, createReferenceBackend, engine, matmul, randn, registerBackend, resolveBackend, slice, tidy, vjp, toBackendSync,
-} from '@denoise/core';
+import { createReferenceBackend, engine, registerBackend, resolveBackend, slice, tidy, toBackendSync } from '@denoise/core';
 import { registerTfjsBackends } from '@denoise/backend-tfjs';
+import { WORKLOADS, makeInputs } from './models/primitives.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const opts = { backends: 'tfjs-node-gpu,tfjs-node,tfjs-wasm,tfjs-cpu,reference', repeats: '10', warmup: '2', torch: true, out: join(here, 'results', 'primitives.json') };
@@ -32,45 +31,6 @@ const warmup = Number(opts.warmup);
 
 // Slow backends get fewer repeats: the tfjs cpu backend and the reference run at ~0.5-1 GFLOP/s.
 const SLOW = new Set(['tfjs-cpu', 'reference']);
-
-const WORKLOADS = [
-  {
-    name: 'matmul_1024',
-    flops: 2 * 1024 ** 3,
-    shapes: { a: [1024, 1024], b: [1024, 1024] },
-    small: { a: [96, 80], b: [80, 72] },
-    run: ({ a, b }) => [matmul(a, b)],
-  },
-  {
-    name: 'conv3x3_fwd',
-    flops: 2 * 1 * 128 * 64 * 64 * 128 * 9,
-    shapes: { x: [1, 128, 64, 64], w: [128, 128, 3, 3] },
-    small: { x: [1, 8, 12, 12], w: [8, 8, 3, 3] },
-    run: ({ x, w }) => [conv2d(x, w, { padding: 1 })],
-  },
-  {
-    name: 'conv3x3_fwd_bwd',
-    flops: 3 * 2 * 1 * 128 * 64 * 64 * 128 * 9,
-    shapes: { x: [1, 128, 64, 64], w: [128, 128, 3, 3], g: [1, 128, 64, 64] },
-    small: { x: [1, 8, 12, 12], w: [8, 8, 3, 3], g: [1, 8, 12, 12] },
-    run: ({ x, w, g }) => {
-      const { value, grads } = vjp(() => conv2d(x, w, { padding: 1 }), [x, w], g);
-      return [value, ...grads];
-    },
-  },
-  {
-    name: 'attention_2x8x1024x64',
-    flops: 4 * 2 * 8 * 1024 * 1024 * 64,
-    shapes: { q: [2, 8, 1024, 64], k: [2, 8, 1024, 64], v: [2, 8, 1024, 64] },
-    small: { q: [1, 2, 40, 16], k: [1, 2, 40, 16], v: [1, 2, 40, 16] },
-    run: ({ q, k, v }) => [attention(q, k, v)],
-  },
-];
-
-function makeInputs(shapes, backend, seed) {
-  const gen = new Generator(seed);
-  return Object.fromEntries(Object.entries(shapes).map(([k, s]) => [k, randn(s, gen, { backend })]));
-}
 
 // Forces completion (GPU backends are asynchronous) by reading one element of every output.
 async function sync(outputs) {

@@ -53,19 +53,6 @@ export function tlmLoss(params, ids, targets, c = TLM) {
   return crossEntropy(logits, targets);
 }
 
-/**
- * AdamW (torch.optim.AdamW's rule) written with ops, for a captured graph: `stepScale` = lr / (1 - beta1^t)
- * and `invSqrtBc2` = 1 / sqrt(1 - beta2^t) are [1] tensors fed per step. Returns [p', m', v'].
- */
-export function adamwOps(p, g, m, v, stepScale, invSqrtBc2, o = ADAMW) {
-  const m2 = add(mul(m, o.beta1), mul(g, 1 - o.beta1));
-  const v2 = add(mul(v, o.beta2), mul(mul(g, g), 1 - o.beta2));
-  const denom = add(mul(sqrt(v2), invSqrtBc2), o.eps);
-  const p2 = sub(mul(p, 1 - o.lr * o.weightDecay), mul(div(m2, denom), stepScale));
-  return [p2, m2, v2];
-}
-
-/** Matmul FLOPs of one forward (2 per multiply-add); a training step counts 3x (forward + 2x backward). */
 export function tlmForwardFlops(c = TLM) {
   const N = c.batch * c.seq, D = c.width;
   const perLayer = 2 * N * D * 3 * D + 2 * N * D * D + 2 * 2 * N * D * c.mlp + 4 * c.batch * c.seq * c.seq * D;
