@@ -4,7 +4,7 @@
 // residual], final LayerNorm, UNTIED LM head (no bias), mean cross-entropy over every position.
 
 import {
-  Generator, add, attention, crossEntropy, div, embedding, gelu, layerNorm, linear, mergeHeads, mul, ones, randn, split, splitHeads, sqrt, sub, zeros,
+  Generator, add, attention, crossEntropy, embedding, gelu, layerNorm, linear, mergeHeads, mul, ones, randn, split, splitHeads, zeros,
 } from '@denoise/core';
 
 export const TLM = { layers: 6, width: 256, heads: 4, mlp: 1024, vocab: 1000, batch: 32, seq: 64 };
