@@ -238,6 +238,22 @@ describe('runtimes, providers and the registry', () => {
     const web = await createOnnxBackend({ fallback: createReferenceBackend(), runtime: { importer: nodeFails } });
     await expect(createOnnxSession(model, { executionProviders: ['cuda'], runtime: web.runtime })).rejects.toThrow(BackendUnavailableError);
     await expect(createOnnxSession(model, { executionProviders: ['tpu' as 'cuda'] })).rejects.toThrow(/executionProviders/);
+    // onnxruntime-node: where its CUDA provider library is missing (installed with
+    // ONNXRUNTIME_NODE_INSTALL=skip, or no GPU), the error says how to install it.
+    const { captureGraph, add: addOp } = await import('@denoise/core');
+    const { graphToOnnx } = await import('./export.js');
+    const bytes = graphToOnnx(captureGraph((a) => addOp(a, 1), [{ shape: [3], dtype: 'float32' }]));
+    const r = await createOnnxSession(bytes, { executionProviders: ['cuda'] }).then(
+      (s) => ({ ok: true as const, s }),
+      (e: unknown) => ({ ok: false as const, e }),
+    );
+    if (r.ok) {
+      expect(r.s.executionProviders).toEqual(['cuda', 'cpu']);
+      await r.s.release();
+    } else {
+      expect(r.e).toBeInstanceOf(BackendUnavailableError);
+      expect(String(r.e)).toMatch(/CUDA execution provider.*ONNXRUNTIME_NODE_INSTALL=skip/s);
+    }
     await expect(createOnnxSession(model, { threads: 0 })).rejects.toThrow(/threads must be a positive integer/);
   });
 
