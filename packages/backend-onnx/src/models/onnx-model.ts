@@ -60,10 +60,11 @@ function formatPort(p: OnnxModelPort): string {
   return `${p.name}: ${p.dtype} ${formatShape(p.shape)}`;
 }
 
-/** What the model accepts for a port, for error messages. */
-function acceptedFor(dtype: string): string {
-  const from = Object.entries(CONVERSIONS).filter(([, to]) => to.includes(dtype)).map(([src]) => `${src} tensors`);
-  if (NUMBER_TARGETS.includes(dtype)) from.push(dtype.startsWith('int') ? 'integer numbers' : 'numbers');
+/** What else an input accepts besides its own dtype, for error messages. */
+function acceptedFor(port: OnnxModelPort): string {
+  const from = Object.entries(CONVERSIONS).filter(([, to]) => to.includes(port.dtype)).map(([src]) => `${src} tensors`);
+  const numberFits = port.shape !== null && port.shape.length <= 1;
+  if (numberFits && NUMBER_TARGETS.includes(port.dtype)) from.push(port.dtype.startsWith('int') ? 'integer numbers' : 'numbers');
   return from.length > 0 ? ` (${from.join(' and ')} convert)` : '';
 }
 
@@ -203,7 +204,7 @@ export class OnnxModel {
 
   private checkDType(op: string, port: OnnxModelPort, from: string): void {
     if (from === port.dtype || CONVERSIONS[from]?.includes(port.dtype)) return;
-    throw new DTypeError(`${op}: input '${port.name}' must be ${port.dtype}${acceptedFor(port.dtype)}, got ${from}`);
+    throw new DTypeError(`${op}: input '${port.name}' must be ${port.dtype}${acceptedFor(port)}, got ${from}`);
   }
 
   private checkShape(op: string, port: OnnxModelPort, dims: readonly number[], sizes: Map<string, { size: number; from: string; dims: readonly number[] }>): void {
