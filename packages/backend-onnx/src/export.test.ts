@@ -1,7 +1,11 @@
-import { Generator, PRIMITIVE_NAMES, type Tensor, max, captureGraph, engine, gradients, sum, mul, matmul, add, relu, tensor, mean, square, sub } from '@denoise/core';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Generator, PRIMITIVE_NAMES, type Tensor, max, captureGraph, captureGraphWithExternals, embedding, engine, gradients, sum, mul, matmul, add, relu, tensor, mean, square, sub } from '@denoise/core';
 import { type ConformanceCase, type HostTensor, conformanceCases, createReferenceBackend, randomFloat } from '@denoise/core/testing';
 import { describe, expect, it } from 'vitest';
-import { OnnxExportError, graphToOnnx } from './export.js';
+import { OnnxExportError, type OnnxExportOptions, exportOnnxModel, graphToOnnx, graphToOnnxFiles, onnx, saveOnnxModel } from './export.js';
+import { fromFloat16Bits } from './models/float16.js';
 import { createOnnxSession, runOnnx, type OnnxTensorData } from './run.js';
 
 const reference = createReferenceBackend();
@@ -166,3 +170,122 @@ describe('graphToOnnx options', () => {
     expect([...out.output0!.data]).toEqual([2, 2, 3, 5]);
   });
 });
+
+describe('models for other tools: names, symbolic dims, boundary types, initializers, external data', () => {
+  const P = onnx.TensorProto;
+  const g = new Generator(21);
+  const w = tensor(Float32Array.from(randomFloat(g, [3, 64]).values), [3, 64]);
+  w.name = 'proj.weight';
+  const bias = tensor(Float32Array.from(randomFloat(g, [64]).values), [64]);
+  bias.name = 'proj.bias';
+  const emb = tensor(Float32Array.from(randomFloat(g, [5, 3]).values), [5, 3]);
+  const fn = (x: Tensor, ids: Tensor) => add(matmul(add(x, sum(embedding(emb, ids), 0)), w), bias); // [B, 64]
+  const specs = [{ shape: [2, 3], dtype: 'float32' as const }, { shape: [4], dtype: 'int32' as const }];
+  const x = Float32Array.from(randomFloat(g, [2, 3]).values);
+  const ids = Int32Array.from([4, 0, 2, 2]);
+  const eager = async () => (await fn(tensor(x, [2, 3]), tensor(ids, [4], { dtype: 'int32' })).data()) as Float32Array;
+  const named = { inputNames: ['sample', 'input_ids'], outputNames: ['out_sample'] };
+
+  function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, tol = 1e-5) {
+    expect(got.length).toBe(want.length);
+    for (let i = 0; i < want.length; i++) expect(Math.abs(got[i]! - want[i]!)).toBeLessThan(tol + tol * Math.abs(want[i]!));
+  }
+
+  it('declares the chosen names, symbolic dims and float16 / int64 boundary types, and runs with them', async () => {
+    const { graph } = captureGraphWithExternals(fn, specs);
+    const bytes = graphToOnnx(graph, { ...named, dynamicAxes: { sample: { 0: 'batch' }, out_sample: { 0: 'batch' } }, ioTypes: { input_ids: 'int64', out_sample: 'float16' } });
+    const model = onnx.ModelProto.decode(bytes);
+    const info = (v: P_IValueInfo) => ({ name: v.name, type: v.type!.tensorType!.elemType, dims: v.type!.tensorType!.shape!.dim!.map((d) => d.dimParam || Number(d.dimValue)) });
+    expect(model.graph!.input!.map(info).slice(0, 2)).toEqual([
+      { name: 'sample', type: P.DataType.FLOAT, dims: ['batch', 3] },
+      { name: 'input_ids', type: P.DataType.INT64, dims: [4] },
+    ]);
+    expect(model.graph!.output!.map(info)).toEqual([{ name: 'out_sample', type: P.DataType.FLOAT16, dims: ['batch', 64] }]);
+    const session = await createOnnxSession(bytes, { threads: 1 });
+    const feeds: Record<string, OnnxTensorData> = { sample: { data: x, dims: [2, 3] }, input_ids: { data: BigInt64Array.from(ids, (v) => BigInt(v)), dims: [4] } };
+    feeds['ext.proj.weight'] = { data: (await w.data()) as Float32Array, dims: [3, 64] };
+    feeds['ext.proj.bias'] = { data: (await bias.data()) as Float32Array, dims: [64] };
+    feeds[`ext.${emb.id}`] = { data: (await emb.data()) as Float32Array, dims: [5, 3] };
+    const out = (await runOnnx(session, feeds)).out_sample!;
+    await session.release();
+    expect(out.data).toBeInstanceOf(Uint16Array);
+    expectClose(Array.from(out.data as Uint16Array, (h) => fromFloat16Bits(h)), await eager(), 1e-3);
+  });
+
+  it('stores parameters as initializers: a self-contained model', async () => {
+    const { graph, externals } = captureGraphWithExternals(fn, specs);
+    const files = await exportOnnxModel(graph, { ...named, weights: externals });
+    expect(files.externalData).toBeNull();
+    const session = await createOnnxSession(files.model, { threads: 1 });
+    expect(session.inputNames).toEqual(['sample', 'input_ids']);
+    const out = await runOnnx(session, { sample: { data: x, dims: [2, 3] }, input_ids: { data: ids, dims: [4] } });
+    await session.release();
+    expectClose(out.out_sample!.data as Float32Array, await eager());
+    // Values by name work too, and partial maps keep the rest as inputs.
+    const partial = onnx.ModelProto.decode(graphToOnnx(graph, { initializers: new Map([['proj.weight', (await w.data()) as Float32Array]]) }));
+    expect(partial.graph!.initializer!.map((t) => t.name)).toContain('ext.proj.weight');
+    expect(partial.graph!.input!.map((t) => t.name)).toEqual(['input0', 'input1', `ext.${emb.id}`, 'ext.proj.bias']);
+  });
+
+  it('moves initializers above the threshold to external data and saves both files atomically', async () => {
+    const { graph, externals } = captureGraphWithExternals(fn, specs);
+    const files = await exportOnnxModel(graph, { ...named, weights: externals, externalData: { location: 'weights.pb', threshold: 200 } });
+    const model = onnx.ModelProto.decode(files.model);
+    const external = model.graph!.initializer!.filter((t) => t.dataLocation === P.DataLocation.EXTERNAL);
+    // proj.weight (768 bytes) and proj.bias (256 bytes) go out; the 60-byte embedding and small constants stay.
+    expect(external.map((t) => t.name)).toEqual(['ext.proj.weight', 'ext.proj.bias']);
+    const entries = external.map((t) => Object.fromEntries(t.externalData!.map((e) => [e.key, e.value])));
+    expect(entries).toEqual([{ location: 'weights.pb', offset: '0', length: '768' }, { location: 'weights.pb', offset: '768', length: '256' }]);
+    for (const t of external) expect(t.rawData?.length ?? 0).toBe(0);
+    const data = files.externalData!;
+    expect(data.location).toBe('weights.pb');
+    expect(new Float32Array(data.bytes.slice(768, 1024).buffer)).toEqual(await bias.data());
+
+    const dir = mkdtempSync(path.join(tmpdir(), 'denoise-export-'));
+    try {
+      const paths = await saveOnnxModel(dir, files);
+      expect(paths).toEqual({ modelPath: path.join(dir, 'model.onnx'), externalDataPath: path.join(dir, 'weights.pb') });
+      expect(readdirSync(dir).sort()).toEqual(['model.onnx', 'weights.pb']);
+      const session = await createOnnxSession(paths.modelPath, { threads: 1 });
+      const out = await runOnnx(session, { sample: { data: x, dims: [2, 3] }, input_ids: { data: ids, dims: [4] } });
+      await session.release();
+      expectClose(out.out_sample!.data as Float32Array, await eager());
+      // A failed rename (the target name is a directory) leaves no temporary file behind.
+      const blocked = path.join(dir, 'blocked');
+      mkdirSync(path.join(blocked, 'model.onnx'), { recursive: true });
+      await expect(saveOnnxModel(blocked, files, { fsync: false })).rejects.toThrow();
+      expect(readdirSync(blocked).sort()).toEqual(['model.onnx', 'weights.pb']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('rejects malformed options, naming the option and the value', async () => {
+    const { graph, externals } = captureGraphWithExternals(fn, specs);
+    const cases: Array<[OnnxExportOptions, RegExp]> = [
+      [{ inputNames: ['sample'] }, /^graphToOnnx: options\.inputNames must be 2 non-empty strings \(one per graph input\), got \["sample"\]$/],
+      [{ inputNames: ['a', 'a'] }, /^graphToOnnx: two model inputs \/ outputs share the name 'a' \(input 1\)$/],
+      [{ outputNames: ['input0'] }, /share the name 'input0' \(output 0\)/],
+      [{ outputNames: ['ext.proj.weight'] }, /share the name 'ext\.proj\.weight' \(an external\)/],
+      [{ dynamicAxes: { nope: { 0: 'b' } } }, /^graphToOnnx: options\.dynamicAxes names 'nope', which is no input or output of the model \(it has input0, input1, output0, ext\./],
+      [{ dynamicAxes: { input0: { 2: 'b' } } }, /^graphToOnnx: options\.dynamicAxes\['input0'\] names axis 2, but 'input0' has shape \[2, 3\]$/],
+      [{ ioTypes: { input0: 'int64' } }, /^graphToOnnx: options\.ioTypes\['input0'\] is 'int64', which needs a int32 value, but 'input0' is float32$/],
+      [{ ioTypes: { input1: 'bfloat16' as never } }, /^graphToOnnx: options\.ioTypes\['input1'\] must be 'float16' or 'int64', got "bfloat16"$/],
+      [{ initializers: new Map([['nope', new Float32Array(3)]]) }, /^graphToOnnx: options\.initializers has "nope", which is no external of the graph/],
+      [{ initializers: new Map([['proj.bias', new Float64Array(64)]]) }, /^graphToOnnx: options\.initializers\["proj\.bias"\] must be a Float32Array of 64 values \(float32 \[64\]\), got Float64Array\(64\)/],
+      [{ externalData: { location: 'w.pb' } }, /^graphToOnnx: options\.externalData needs a second file; use graphToOnnxFiles/],
+    ];
+    for (const [options, message] of cases) {
+      expect(() => graphToOnnx(graph, options), JSON.stringify(options)).toThrow(message);
+    }
+    expect(() => graphToOnnx(graph, { inputNames: ['x'] })).toThrow(OnnxExportError);
+    expect(OnnxExportError.isInstance(new OnnxExportError('x'))).toBe(true);
+    expect(() => graphToOnnxFiles(graph, { externalData: { location: '../w.pb' } })).toThrow(/^graphToOnnxFiles: options\.externalData\.location must be a plain file name/);
+    expect(() => graphToOnnxFiles(graph, { externalData: { location: 'w.pb', threshold: -1 } })).toThrow(/threshold must be an integer >= 0 \(bytes\), got -1$/);
+    const some = new Map([...externals].slice(0, 1));
+    await expect(exportOnnxModel(graph, { weights: some })).rejects.toThrow(/^exportOnnxModel: options\.weights has no tensor for external\(s\) proj\.weight, proj\.bias$/);
+    await expect(saveOnnxModel('', { model: new Uint8Array(1), externalData: null })).rejects.toThrow(/^saveOnnxModel: dir must be a non-empty string/);
+  });
+});
+
+type P_IValueInfo = import('onnx-proto').onnx.IValueInfoProto;
