@@ -27,23 +27,12 @@ import {
 } from '@denoise/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DiffusersOnnxPipeline, loadDiffusersOnnx } from './diffusers.js';
-import { SD_SCHEDULER_CONFIG, TINY, type TinyPipeline, saveTinyDiffusersOnnx, tinyPipeline } from './tiny-diffusers.js';
+import { SD_SCHEDULER_CONFIG, TINY, type TinyPipeline, maxAbsDiff, rejection, saveTinyDiffusersOnnx, tinyPipeline } from './tiny-diffusers.js';
 
 const reference = createReferenceBackend();
 
-async function maxDiff(a: Tensor, b: Tensor): Promise<number> {
-  expect([...a.shape]).toEqual([...b.shape]);
-  const x = await a.data();
-  const y = await b.data();
-  let worst = 0;
-  for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(x[i]! - y[i]!));
-  return worst;
-}
-
-async function loadError(dir: string): Promise<Error> {
-  const e = await loadDiffusersOnnx(dir, { threads: 1 }).then((p) => p.release().then(() => null), (x: unknown) => x);
-  if (!(e instanceof Error)) throw new Error(`expected loadDiffusersOnnx(${dir}) to fail`);
-  return e;
+function loadError(dir: string): Promise<Error> {
+  return rejection(loadDiffusersOnnx(dir, { threads: 1 }).then((p) => p.release()));
 }
 
 describe("loadDiffusersOnnx on diffusers' ONNX layout", () => {
@@ -92,17 +81,17 @@ describe("loadDiffusersOnnx on diffusers' ONNX layout", () => {
     const ids = tensor(Int32Array.from({ length: 3 * TINY.tokens }, (_, i) => (i * 7) % TINY.vocab), [3, TINY.tokens]);
     const { lastHiddenState, poolerOutput } = await loaded.textEncoder.encode(ids);
     const [last, pooled] = pipe.textEncoder(ids);
-    expect(await maxDiff(lastHiddenState, last!)).toBeLessThan(1e-4);
-    expect(await maxDiff(poolerOutput!, pooled!)).toBeLessThan(1e-4);
+    expect(await maxAbsDiff(lastHiddenState, last!)).toBeLessThan(1e-4);
+    expect(await maxAbsDiff(poolerOutput!, pooled!)).toBeLessThan(1e-4);
 
     const x = randn([3, TINY.latentChannels, 8, 8], gen);
     const eps = await loaded.unet.predict(x, 250, lastHiddenState);
-    expect(await maxDiff(eps, pipe.unet(x, tensor([250, 250, 250]), last!))).toBeLessThan(1e-4);
+    expect(await maxAbsDiff(eps, pipe.unet(x, tensor([250, 250, 250]), last!))).toBeLessThan(1e-4);
 
     const z = randn([1, TINY.latentChannels, TINY.latentSize, TINY.latentSize], gen);
     const image = await loaded.vaeDecoder.decode(z);
-    expect(await maxDiff(image, pipe.vaeDecoder(z))).toBeLessThan(1e-4);
-    expect(await maxDiff(await loaded.vaeEncoder!.encode(image), pipe.vaeEncoder(image))).toBeLessThan(1e-4);
+    expect(await maxAbsDiff(image, pipe.vaeDecoder(z))).toBeLessThan(1e-4);
+    expect(await maxAbsDiff(await loaded.vaeEncoder!.encode(image), pipe.vaeEncoder(image))).toBeLessThan(1e-4);
   });
 
   it('component methods check their arguments', async () => {
@@ -129,10 +118,10 @@ describe("loadDiffusersOnnx on diffusers' ONNX layout", () => {
       expect(() => p.createScheduler()).toThrow(/createScheduler: scheduler class "LMSDiscreteScheduler" is not supported/);
       const ids = tensor(Int32Array.from([3, 1, 4, 1, 5]), [1, TINY.tokens]);
       const { lastHiddenState } = await p.textEncoder.encode(ids);
-      expect(await maxDiff(lastHiddenState, pipe.textEncoder(ids)[0]!)).toBeLessThan(1e-4);
+      expect(await maxAbsDiff(lastHiddenState, pipe.textEncoder(ids)[0]!)).toBeLessThan(1e-4);
       const net = p.unet.asNetwork();
       const x = randn([1, TINY.latentChannels, 8, 8], gen);
-      expect(await maxDiff(await net(x, 17, { context: lastHiddenState }), pipe.unet(x, tensor([17]), lastHiddenState))).toBeLessThan(1e-4);
+      expect(await maxAbsDiff(await net(x, 17, { context: lastHiddenState }), pipe.unet(x, tensor([17]), lastHiddenState))).toBeLessThan(1e-4);
       await expect(net(x, 17.5, { context: lastHiddenState })).rejects.toThrow(DTypeError);
       await expect(net(x, 17.5, { context: lastHiddenState })).rejects.toThrow('unet.asNetwork: this unet takes int64 timesteps, so t must be an integer, got 17.5; wrap it with quantize: true (pipeline.denoiserOptions() sets it)');
     } finally {
@@ -222,9 +211,9 @@ describe("loadDiffusersOnnx on diffusers' ONNX layout", () => {
     const viaOnnx = await sample(euler(), vpDenoiserAsync(loaded.unet.asNetwork(), options), x, { sigmas, gen: new Generator(6), cond: { context } });
     const eagerNet = (xIn: Tensor, t: number, cond: { context: Tensor }) => pipe.unet(xIn, tensor(Array.from({ length: xIn.shape[0]! }, () => t)), cond.context);
     const viaEager = await sample(euler(), vpDenoiser(eagerNet, options), x, { sigmas, gen: new Generator(6), cond: { context } });
-    expect(await maxDiff(viaOnnx, viaEager)).toBeLessThan(1e-4);
+    expect(await maxAbsDiff(viaOnnx, viaEager)).toBeLessThan(1e-4);
     // The image the pipeline would show: batch entry 0, latents scaled by SD's 1 / 0.18215.
     const image = await loaded.vaeDecoder.decode(mul(sliceAxis(viaOnnx, 0, 0, 1), 1 / 0.18215));
-    expect(await maxDiff(image, pipe.vaeDecoder(mul(sliceAxis(viaEager, 0, 0, 1), 1 / 0.18215)))).toBeLessThan(1e-3);
+    expect(await maxAbsDiff(image, pipe.vaeDecoder(mul(sliceAxis(viaEager, 0, 0, 1), 1 / 0.18215)))).toBeLessThan(1e-3);
   });
 });

@@ -33,7 +33,7 @@ import {
   describe,
 } from '@denoise/core';
 import type { OnnxSessionOptions } from '../run.js';
-import { checkOnnxFile } from './onnx-file.js';
+import { checkOnnxFile, errnoCode } from './onnx-file.js';
 import { type OnnxModel, type OnnxModelPort, loadOnnxModel } from './onnx-model.js';
 
 /** The ONNX components of a diffusers pipeline folder, by folder name. */
@@ -239,10 +239,6 @@ export interface DiffusersOnnxPipeline {
 }
 
 const PREDICTIONS: readonly Prediction[] = ['epsilon', 'v_prediction', 'sample'];
-
-function errnoCode(e: unknown): string | undefined {
-  return typeof e === 'object' && e !== null && typeof (e as { code?: unknown }).code === 'string' ? (e as { code: string }).code : undefined;
-}
 
 /** Reads a JSON object file: the object, or 'missing', or a problem string. */
 async function readJsonObject(path: string, label: string): Promise<Record<string, unknown> | 'missing' | string> {

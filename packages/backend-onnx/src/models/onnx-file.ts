@@ -221,7 +221,8 @@ export interface OnnxFileCheck {
   readonly summary: OnnxFileSummary | null;
 }
 
-function errnoCode(e: unknown): string | undefined {
+/** The `code` of a Node system error (ENOENT, ...). */
+export function errnoCode(e: unknown): string | undefined {
   return typeof e === 'object' && e !== null && typeof (e as { code?: unknown }).code === 'string' ? (e as { code: string }).code : undefined;
 }
 

@@ -9,25 +9,9 @@ import { CheckpointError, DTypeError, Generator, InvalidArgumentError, ShapeErro
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromFloat16Bits, toFloat16Bits } from './float16.js';
 import { type OnnxModel, loadOnnxModel } from './onnx-model.js';
-import { TINY, type TinyPipeline, saveTinyDiffusersOnnx, tinyPipeline } from './tiny-diffusers.js';
+import { TINY, type TinyPipeline, maxAbsDiff, rejection, saveTinyDiffusersOnnx, tinyPipeline } from './tiny-diffusers.js';
 
 const reference = createReferenceBackend();
-
-async function maxDiff(a: Tensor, b: Tensor): Promise<number> {
-  expect([...a.shape]).toEqual([...b.shape]);
-  const x = await a.data();
-  const y = await b.data();
-  let worst = 0;
-  for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(x[i]! - y[i]!));
-  return worst;
-}
-
-/** Runs `p` and returns what it rejected with. */
-async function rejection(p: Promise<unknown>): Promise<Error> {
-  const e = await p.then(() => null, (x: unknown) => x);
-  if (!(e instanceof Error)) throw new Error('expected a rejection');
-  return e;
-}
 
 describe('float16 conversions', () => {
   it('rounds to nearest even, saturates to infinity, keeps subnormals', () => {
@@ -101,16 +85,16 @@ describe('loadOnnxModel and OnnxModel.run', () => {
     const { sample, context } = inputs(3, 6, 10);
     const got = await unet.run({ sample, timestep: 421, encoder_hidden_states: context });
     expect(Object.keys(got)).toEqual(['out_sample']);
-    expect(await maxDiff(got.out_sample!, pipe.unet(sample, tensor([421, 421, 421]), context))).toBeLessThan(1e-4);
+    expect(await maxAbsDiff(got.out_sample!, pipe.unet(sample, tensor([421, 421, 421]), context))).toBeLessThan(1e-4);
     const t = tensor([1, 500, 999]);
     const perEntry = await unet.run({ sample, timestep: t, encoder_hidden_states: context });
-    expect(await maxDiff(perEntry.out_sample!, pipe.unet(sample, t, context))).toBeLessThan(1e-4);
+    expect(await maxAbsDiff(perEntry.out_sample!, pipe.unet(sample, t, context))).toBeLessThan(1e-4);
   });
 
   it('accepts { data, dims } host inputs', async () => {
     const { sample, context } = inputs(1);
     const got = await unet.run({ sample: { data: (await sample.data()) as Float32Array, dims: sample.shape }, timestep: { data: Float32Array.of(7), dims: [1] }, encoder_hidden_states: context });
-    expect(await maxDiff(got.out_sample!, pipe.unet(sample, tensor([7]), context))).toBeLessThan(1e-4);
+    expect(await maxAbsDiff(got.out_sample!, pipe.unet(sample, tensor([7]), context))).toBeLessThan(1e-4);
   });
 
   it('puts outputs on options.backend, else on the first Tensor input\'s backend', async () => {
@@ -126,8 +110,8 @@ describe('loadOnnxModel and OnnxModel.run', () => {
     const ids = tensor(Int32Array.from([1, 4, 0, 10, 3, 2, 2, 9, 5, 7]), [2, TINY.tokens]);
     const got = await textInt64.run({ input_ids: ids });
     const [last, pooled] = pipe.textEncoder(ids);
-    expect(await maxDiff(got.last_hidden_state!, last!)).toBeLessThan(1e-4);
-    expect(await maxDiff(got.pooler_output!, pooled!)).toBeLessThan(1e-4);
+    expect(await maxAbsDiff(got.last_hidden_state!, last!)).toBeLessThan(1e-4);
+    expect(await maxAbsDiff(got.pooler_output!, pooled!)).toBeLessThan(1e-4);
     const ts = tensor(Int32Array.from([3, 998]), [2]);
     const { sample, context } = inputs(2);
     const byTensor = await unetInt.run({ sample, timestep: ts, encoder_hidden_states: context });

@@ -201,3 +201,22 @@ export async function saveTinyDiffusersOnnx(dir: string, pipe: TinyPipeline, opt
   await fs.mkdir(path.join(dir, 'tokenizer'), { recursive: true });
   await fs.writeFile(path.join(dir, 'tokenizer', 'vocab.json'), '{}');
 }
+
+/** The largest absolute difference between two tensors of one shape (throws if the shapes differ). */
+export async function maxAbsDiff(a: Tensor, b: Tensor): Promise<number> {
+  if (a.shape.length !== b.shape.length || a.shape.some((d, k) => d !== b.shape[k])) {
+    throw new Error(`maxAbsDiff: shapes differ: [${a.shape.join(', ')}] vs [${b.shape.join(', ')}]`);
+  }
+  const x = await a.data();
+  const y = await b.data();
+  let worst = 0;
+  for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(x[i]! - y[i]!));
+  return worst;
+}
+
+/** What `p` rejected with (throws if it resolved). */
+export async function rejection(p: Promise<unknown>): Promise<Error> {
+  const e = await p.then(() => null, (x: unknown) => x);
+  if (!(e instanceof Error)) throw new Error('expected a rejection');
+  return e;
+}
