@@ -1,7 +1,7 @@
 // Checks an .onnx file before ONNX Runtime sees it: that it parses as a ModelProto, and that
 // every external data file its initializers point into exists next to it and is long enough.
-// ONNX Runtime's own messages for these cases are terse (or come late, at first run); the
-// loaders here report every problem of a model, and of every model of a pipeline, in one error.
+// ONNX Runtime stops at the first such problem with a terse message; the loaders here report
+// every problem of a model, and of every model of a pipeline, in one error.
 //
 // The scan walks the protobuf wire format directly and descends only into ModelProto.graph and
 // GraphProto.initializer; nodes and inline tensor bytes are skipped by length, so a 500 MB model

@@ -299,6 +299,7 @@ export async function loadOnnxModel(path: string | Uint8Array, options: LoadOnnx
   const name = given ?? (typeof path === 'string' ? defaultName(path) : 'OnnxModel');
   if (typeof path === 'string') {
     const check = await checkOnnxFile(path, path);
+    if (check.missing.includes(path)) throw new CheckpointError(`${op}: model file not found: ${path}`);
     if (check.missing.length > 0 || check.problems.length > 0) {
       const lines = [...check.missing.map((m) => `missing ${m}`), ...check.problems];
       throw new CheckpointError(`${op}: cannot load ${path}: ${lines.join('; ')}`);
