@@ -34,6 +34,7 @@ const ARGS = [
 ];
 
 let unavailable = null; // why the cases cannot run here, or null
+let warned = false;
 let report = null; // window.__denoiseReport of the page
 const pageLog = [];
 let context = null;
@@ -68,7 +69,8 @@ afterAll(async () => {
 function needBrowser(ctx) {
   if (!unavailable) return;
   if (REQUIRED) throw new Error(`${unavailable}; DENOISE_REQUIRE_BROWSER=1 requires the browser test to run`);
-  console.warn(`webgpu-browser: skipped: ${unavailable}`);
+  if (!warned) console.warn(`webgpu-browser: skipped: ${unavailable}`);
+  warned = true;
   ctx.skip(unavailable);
 }
 
