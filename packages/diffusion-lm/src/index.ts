@@ -1,2 +1,7 @@
-// This package is planned; it exports nothing yet. See README.md.
-export {};
+// @denoise/diffusion-lm: Diffusion-LM (Li et al., NeurIPS 2022) on @denoise/core.
+export { tokenizeWords } from './data/tokenize.js';
+export { parseCsv } from './data/csv.js';
+export { e2eFromCsv, loadE2E, parseMeaningRepresentation } from './data/e2e.js';
+export type { E2EExample, E2ESplit } from './data/e2e.js';
+export { END, PAD, SPECIALS, START, UNK, Vocabulary } from './data/vocab.js';
+export type { EncodeOptions } from './data/vocab.js';
