@@ -5,3 +5,7 @@ export { e2eFromCsv, loadE2E, parseMeaningRepresentation } from './data/e2e.js';
 export type { E2EExample, E2ESplit } from './data/e2e.js';
 export { END, PAD, SPECIALS, START, UNK, Vocabulary } from './data/vocab.js';
 export type { EncodeOptions } from './data/vocab.js';
+export { E2E_SMALL, checkConfig, denoise, embed, initParams, parameterShapes, roundingLogits, timestepEmbedding } from './model/model.js';
+export type { DiffusionLMConfig, Params } from './model/model.js';
+export { diffusionLMLoss, disposeBatch, lossTerms, makeBatch, sqrtSchedule } from './model/loss.js';
+export type { DiffusionLMBatch, LossTerms, Schedule } from './model/loss.js';
