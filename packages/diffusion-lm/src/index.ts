@@ -9,3 +9,6 @@ export { E2E_SMALL, checkConfig, denoise, embed, initParams, parameterShapes, ro
 export type { DiffusionLMConfig, Params } from './model/model.js';
 export { diffusionLMLoss, disposeBatch, lossTerms, makeBatch, sqrtSchedule } from './model/loss.js';
 export type { DiffusionLMBatch, LossTerms, Schedule } from './model/loss.js';
+export { DiffusionLM, clampToEmbeddings } from './generate.js';
+export type { GenerateOptions, Generation } from './generate.js';
+export { distinctN, mbrSelect, sentenceBleu } from './metrics/text.js';
