@@ -12,3 +12,5 @@ export type { DiffusionLMBatch, LossTerms, Schedule } from './model/loss.js';
 export { DiffusionLM, clampToEmbeddings } from './generate.js';
 export type { GenerateOptions, Generation } from './generate.js';
 export { distinctN, mbrSelect, sentenceBleu } from './metrics/text.js';
+export { FORMAT, FORMAT_VERSION, deserializeDiffusionLM, loadDiffusionLM, saveDiffusionLM, serializeDiffusionLM } from './checkpoint.js';
+export type { LoadModelOptions, LoadedDiffusionLM, SaveModelOptions } from './checkpoint.js';
