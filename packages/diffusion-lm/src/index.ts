@@ -14,3 +14,5 @@ export type { GenerateOptions, Generation } from './generate.js';
 export { distinctN, mbrSelect, sentenceBleu } from './metrics/text.js';
 export { FORMAT, FORMAT_VERSION, deserializeDiffusionLM, loadDiffusionLM, saveDiffusionLM, serializeDiffusionLM } from './checkpoint.js';
 export type { LoadModelOptions, LoadedDiffusionLM, SaveModelOptions } from './checkpoint.js';
+export { TEACHER_SMALL, initTeacher, perplexity, teacherLogits, teacherLoss, teacherShapes } from './teacher.js';
+export type { TeacherConfig } from './teacher.js';
