@@ -23,7 +23,7 @@ describe('tokenizeWords', () => {
     expect(tokenizeWords(text).join(' ')).toBe(want);
   });
 
-  it.skipIf(!existsSync(RELEASE_DEV))('reproduces the release tokenisation of the E2E dev set for at least 99.9% of sentences', async () => {
+  it.skipIf(!existsSync(RELEASE_DEV))('reproduces the release tokenisation of the E2E dev set for at least 99.9% of sentences', { timeout: 60_000 }, async () => {
     const dev = await loadE2E('dev');
     const lines = readFileSync(RELEASE_DEV, 'utf8').split('\n').filter(Boolean);
     expect(lines.length).toBe(dev.length);
@@ -48,7 +48,7 @@ describe('E2E data', () => {
     expect(() => parseMeaningRepresentation('name[The Eagle], broken')).toThrow(InvalidArgumentError);
   });
 
-  it('loads every split of the shipped corpus', async () => {
+  it('loads every split of the shipped corpus', { timeout: 120_000 }, async () => {
     const [train, dev, test] = await Promise.all([loadE2E('train'), loadE2E('dev'), loadE2E('test')]);
     expect([train.length, dev.length, test.length]).toEqual([42061, 4672, 4693]);
     expect(train[0]!.fields.name).toBe('The Vaults');
@@ -80,7 +80,7 @@ describe('Vocabulary', () => {
     expect(() => new Vocabulary(['START', 'END', 'UNK', 'PAD', 'a', 'a'])).toThrow(/appears twice/);
   });
 
-  it('the E2E training vocabulary at min count 10 has about 850 words', async () => {
+  it('the E2E training vocabulary at min count 10 has about 850 words', { timeout: 120_000 }, async () => {
     const train = await loadE2E('train');
     const e2e = Vocabulary.build(train.map((e) => e.tokens), 10);
     expect(e2e.size).toBeGreaterThan(800);
