@@ -1,8 +1,14 @@
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
+
+// A lavapipe unpacked at the repository root (.ci/setup-webgpu.sh) gives Node's `webgpu` package
+// an adapter on machines without a GPU; without one the GPU tests skip with the reason.
+const lavapipe = path.resolve(here, '../../.lavapipe/lvp_icd.json');
+if (!process.env.VK_ICD_FILENAMES && existsSync(lavapipe)) process.env.VK_ICD_FILENAMES = lavapipe;
 
 export default defineConfig({
   resolve: {

@@ -74,6 +74,8 @@ export function declarations<P>(kernel: Kernel<P>, params: P, elements: Readonly
   const lines = [
     // Infinities cannot be spelled as WGSL constants; a private variable makes them run-time values.
     'var<private> infBits_: u32 = 0x7f800000u;',
+    // x != x may be folded away by drivers that assume no NaNs; the bit pattern cannot be.
+    'fn isNan_(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }',
     ...kernel.bindings.map(
       (b, i) => `@group(0) @binding(${i}) var<storage, ${b.access}> ${b.name}: array<${elements[b.name] ?? 'u32'}>;`,
     ),

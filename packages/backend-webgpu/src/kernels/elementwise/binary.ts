@@ -29,7 +29,7 @@ fn mod_(a: f32, b: f32) -> f32 {
   if (r != 0.0 && ((r < 0.0) != (b < 0.0))) { return r + b; }
   return r;
 }
-fn nan_(a: f32, b: f32) -> bool { return a != a || b != b; }`;
+fn nan_(a: f32, b: f32) -> bool { return isNan_(a) || isNan_(b); }`;
 
 const INT_HELPERS = `
 fn div_(a: i32, b: i32) -> i32 {
@@ -104,7 +104,13 @@ export interface BinaryParams {
 }
 
 function expression(kind: 'binary' | 'compare', p: BinaryParams): { helpers: string; expr: string } {
-  if (kind === 'compare') return { helpers: '', expr: `select(0u, 1u, a ${COMPARE[p.op as CompareOp]} b)` };
+  if (kind === 'compare') {
+    // Spelled out for NaN (unordered: only notEqual holds), which drivers may assume away.
+    const cmp = `a ${COMPARE[p.op as CompareOp]} b`;
+    if (p.dtype !== 'float32') return { helpers: '', expr: `select(0u, 1u, ${cmp})` };
+    const nan = 'isNan_(a) || isNan_(b)';
+    return { helpers: '', expr: p.op === 'notEqual' ? `select(0u, 1u, ${cmp} || ${nan})` : `select(0u, 1u, ${cmp} && !(${nan}))` };
+  }
   const op = p.op as BinaryOp;
   if (op === 'logicalAnd' || op === 'logicalOr' || p.dtype === 'bool') {
     return { helpers: '', expr: `select(0u, 1u, ${op === 'logicalOr' ? '(a | b)' : '(a & b)'} != 0u)` };

@@ -15,8 +15,8 @@ export interface CastParams {
 
 function conversion(from: DType, to: DType): string {
   if (from === to) return 'x';
-  if (to === 'bool') return from === 'float32' ? 'select(0u, 1u, x != 0.0)' : 'select(0u, 1u, x != 0)';
-  if (to === 'int32') return from === 'float32' ? 'select(i32(trunc(x)), 0, x != x)' : 'i32(x)';
+  if (to === 'bool') return from === 'float32' ? 'select(0u, 1u, x != 0.0 || isNan_(x))' : 'select(0u, 1u, x != 0)';
+  if (to === 'int32') return from === 'float32' ? 'select(i32(trunc(x)), 0, isNan_(x))' : 'i32(x)';
   return 'f32(x)';
 }
 

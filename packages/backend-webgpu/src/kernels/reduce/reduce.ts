@@ -38,7 +38,7 @@ function identity(op: ReduceOp, acc: string): string {
 }
 
 function combine(op: ReduceOp, acc: string): string {
-  const nan = acc === 'f32' ? 'a != a || b != b' : 'false';
+  const nan = acc === 'f32' ? 'isNan_(a) || isNan_(b)' : 'false';
   switch (op) {
     case 'sum': return 'a + b';
     case 'prod': return 'a * b';
@@ -51,7 +51,7 @@ function combine(op: ReduceOp, acc: string): string {
 function accumulator(p: ReduceParams): string {
   const inT = storageType(p.inDType);
   if (p.op === 'argmax') {
-    const isNan = inT === 'f32' ? (v: string) => `${v} != ${v}` : () => 'false';
+    const isNan = inT === 'f32' ? (v: string) => `isNan_(${v})` : () => 'false';
     return `struct Acc { v: ${inT}, i: u32 }
 fn identity_() -> Acc { return Acc(${inT}(0), 0xffffffffu); }
 // b beats a: larger, or NaN over a number, or equal (or both NaN) with a smaller index.
