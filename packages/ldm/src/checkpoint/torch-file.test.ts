@@ -186,6 +186,65 @@ describe('the restricted unpickler refuses code', () => {
   });
 });
 
+/** A stored-entry zip whose central directory uses ZIP64 extra fields and a ZIP64 end record. */
+function writeZip64(entries: Array<[string, Uint8Array]>): Uint8Array {
+  const parts: Uint8Array[] = [];
+  const central: Uint8Array[] = [];
+  let offset = 0;
+  const enc = new TextEncoder();
+  for (const [name, data] of entries) {
+    const n = enc.encode(name);
+    const local = Buffer.alloc(30);
+    local.writeUInt32LE(0x04034b50, 0);
+    local.writeUInt16LE(45, 4);
+    local.writeUInt32LE(crc32(data), 14);
+    local.writeUInt32LE(data.length, 18);
+    local.writeUInt32LE(data.length, 22);
+    local.writeUInt16LE(n.length, 26);
+    parts.push(local, n, data);
+    const cd = Buffer.alloc(46 + n.length + 28);
+    cd.writeUInt32LE(0x02014b50, 0);
+    cd.writeUInt16LE(45, 4);
+    cd.writeUInt16LE(45, 6);
+    cd.writeUInt32LE(crc32(data), 16);
+    cd.writeUInt32LE(0xffffffff, 20); // sizes and offset saturated: the extra field has them
+    cd.writeUInt32LE(0xffffffff, 24);
+    cd.writeUInt16LE(n.length, 28);
+    cd.writeUInt16LE(28, 30);
+    cd.writeUInt32LE(0xffffffff, 42);
+    cd.set(n, 46);
+    const extra = 46 + n.length;
+    cd.writeUInt16LE(0x0001, extra);
+    cd.writeUInt16LE(24, extra + 2);
+    cd.writeBigUInt64LE(BigInt(data.length), extra + 4);
+    cd.writeBigUInt64LE(BigInt(data.length), extra + 12);
+    cd.writeBigUInt64LE(BigInt(offset), extra + 20);
+    central.push(cd);
+    offset += 30 + n.length + data.length;
+  }
+  const cdSize = central.reduce((a, b) => a + b.length, 0);
+  const eocd64 = Buffer.alloc(56);
+  eocd64.writeUInt32LE(0x06064b50, 0);
+  eocd64.writeBigUInt64LE(44n, 4);
+  eocd64.writeUInt16LE(45, 12);
+  eocd64.writeUInt16LE(45, 14);
+  eocd64.writeBigUInt64LE(BigInt(entries.length), 24);
+  eocd64.writeBigUInt64LE(BigInt(entries.length), 32);
+  eocd64.writeBigUInt64LE(BigInt(cdSize), 40);
+  eocd64.writeBigUInt64LE(BigInt(offset), 48);
+  const locator = Buffer.alloc(20);
+  locator.writeUInt32LE(0x07064b50, 0);
+  locator.writeBigUInt64LE(BigInt(offset + cdSize), 8);
+  locator.writeUInt32LE(1, 16);
+  const eocd = Buffer.alloc(22);
+  eocd.writeUInt32LE(0x06054b50, 0);
+  eocd.writeUInt16LE(0xffff, 8);
+  eocd.writeUInt16LE(0xffff, 10);
+  eocd.writeUInt32LE(0xffffffff, 12);
+  eocd.writeUInt32LE(0xffffffff, 16);
+  return new Uint8Array(Buffer.concat([...parts, ...central, eocd64, locator, eocd]));
+}
+
 describe('corrupt and truncated archives', () => {
   const good = readFileSync(fixture('module.pth'));
 
@@ -211,6 +270,17 @@ describe('corrupt and truncated archives', () => {
   it('not a checkpoint at all, and an archive without data.pkl', async () => {
     await expect(TorchCheckpoint.open(new TextEncoder().encode('hello world, not a checkpoint'))).rejects.toThrow(/not a PyTorch checkpoint/);
     await expect(TorchCheckpoint.open(fixture('does-not-exist.pth'))).rejects.toThrow(/cannot read .*does-not-exist\.pth/);
+  });
+
+  it('reads a ZIP64 archive (64-bit sizes and offsets, as torch writes for files past 4 GiB)', async () => {
+    const source = await ZipArchive.open(bytesSource(good));
+    const entries: Array<[string, Uint8Array]> = [];
+    for (const name of source.entries.keys()) entries.push([name, await source.read(name)]);
+    const zip64 = writeZip64(entries);
+    const archive = await ZipArchive.open(bytesSource(zip64));
+    expect([...archive.entries.keys()]).toEqual(entries.map(([n]) => n));
+    const { tensors } = await readTorchCheckpoint(zip64);
+    expectMatches('module', tensors);
   });
 
   it('crc32 matches the standard check value', () => {
