@@ -259,7 +259,7 @@ describe('corrupt and truncated archives', () => {
   it('a flipped byte in a storage fails the CRC-32 check', async () => {
     const archive = await ZipArchive.open(bytesSource(good));
     const entry = [...archive.entries.values()].find((e) => e.name.endsWith('data/0'))!;
-    const bad = good.slice();
+    const bad = Buffer.from(good); // a copy (Buffer.slice would share the bytes)
     const headerLen = 30 + bad.readUInt16LE(entry.localHeaderOffset + 26) + bad.readUInt16LE(entry.localHeaderOffset + 28);
     bad[entry.localHeaderOffset + headerLen + 3]! ^= 0x40;
     const ckpt = await TorchCheckpoint.open(bad);
