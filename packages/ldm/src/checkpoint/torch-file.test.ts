@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { CheckpointError, type RawTensor } from '@denoise/core';
 import { describe, expect, it } from 'vitest';
 import { rawToBigInt64, rawToFloat64 } from './decode.js';
-import { ALLOWED_PICKLE_GLOBALS, PICKLE_STATE, TorchTensorRef, unpickle } from './pickle.js';
+import { ALLOWED_PICKLE_GLOBALS, PICKLE_STATE, TorchTensorRef, torchPersistentLoad, unpickle } from './pickle.js';
 import { TorchCheckpoint, readTorchCheckpoint } from './torch-file.js';
 import { ZipArchive, crc32 } from './zip.js';
 import { bytesSource } from './source.js';
@@ -175,6 +175,20 @@ describe('the restricted unpickler refuses code', () => {
     expect(unpickle(pickle(0x80, 2, 0x8a, 9, [1, 0, 0, 0, 0, 0, 0, 0, 0xff], 0x2e))).toBe(-(2n ** 64n) + 1n);
     // BINFLOAT (big-endian) -1.5
     expect(unpickle(pickle(0x80, 2, 0x47, [0xbf, 0xf8, 0, 0, 0, 0, 0, 0], 0x2e))).toBe(-1.5);
+  });
+
+  it('hostile structure: deep nesting and a stride-0 expansion bomb are refused', async () => {
+    // A pickle of 100,000 nested lists: [[[...]]] (EMPTY_LIST, then MARK-free nesting via APPEND).
+    const depth = 100000;
+    const deep = pickle(0x80, 2, Array(depth).fill(0x5d), Array(depth - 1).fill(0x61), 0x2e);
+    const nested = unpickle(deep);
+    expect(Array.isArray(nested)).toBe(true);
+    const ckpt = await TorchCheckpoint.open(readFileSync(fixture('module.pth')));
+    await expect(ckpt.tensors(nested)).rejects.toThrow(/nest deeper than 256 levels/);
+    // A 54-float storage expanded to 2^30 elements by a stride-0 view.
+    const storage = torchPersistentLoad(['storage', (unpickle(pickle(0x80, 2, 0x63, op('torch\nFloatStorage\n'), 0x2e)) as object), '0', 'cpu', 54]); // module.pth's storage 0: 54 floats
+    await expect(ckpt.tensor(new TorchTensorRef(storage, 0, [1 << 30], [0], false), 'bomb')).rejects.toThrow(/stride-0 expansion\) is refused/);
+    await ckpt.close();
   });
 
   it('malformed streams are CheckpointErrors, never crashes or huge allocations', () => {

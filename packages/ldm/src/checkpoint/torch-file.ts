@@ -15,6 +15,10 @@ const STORED_AS: Readonly<Record<TorchStorageDType, RawTensor['dtype']>> = {
 const ITEM_SIZE: Readonly<Record<TorchStorageDType, number>> = {
   float64: 8, float32: 4, float16: 2, bfloat16: 2, int64: 8, int32: 4, int16: 2, int8: 1, uint8: 1, bool: 1,
 };
+/** How many times larger than its storage a (stride-0) view may be. */
+const MAX_EXPANSION = 64;
+/** How deep containers may nest around tensors (a hostile pickle could nest millions deep). */
+const MAX_DEPTH = 256;
 /** The magic number the legacy (before torch 1.6) format starts with. */
 const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
 
@@ -135,16 +139,17 @@ async function refuseBarePickle(source: ByteSource): Promise<never> {
   throw new CheckpointError(`${source.name}: a bare pickle, not a PyTorch zip checkpoint`);
 }
 
-function collectTensors(value: unknown, path: string, out: Map<string, TorchTensorRef>, seen: Set<unknown>): void {
+function collectTensors(value: unknown, path: string, out: Map<string, TorchTensorRef>, seen: Set<unknown>, depth = 0): void {
   if (value instanceof TorchTensorRef) {
     out.set(path, value);
     return;
   }
   if (typeof value !== 'object' || value === null || seen.has(value)) return;
+  if (depth > MAX_DEPTH) throw new CheckpointError(`checkpoint: containers nest deeper than ${MAX_DEPTH} levels at ${JSON.stringify(path.slice(0, 80))}`);
   seen.add(value);
   const join = (k: unknown) => (path ? `${path}.${String(k)}` : String(k));
-  if (value instanceof Map) for (const [k, v] of value) collectTensors(v, join(k), out, seen);
-  else if (Array.isArray(value)) value.forEach((v, i) => collectTensors(v, join(i), out, seen));
+  if (value instanceof Map) for (const [k, v] of value) collectTensors(v, join(k), out, seen, depth + 1);
+  else if (Array.isArray(value)) value.forEach((v, i) => collectTensors(v, join(i), out, seen, depth + 1));
 }
 
 /** Copies a strided view of `storage` into a contiguous C-order tensor. */
@@ -154,13 +159,17 @@ function gather(ref: TorchTensorRef, storage: Uint8Array, name: string): RawTens
   const item = ITEM_SIZE[dtype];
   const n = sizeOf(shape);
   if (shape.some((d) => d < 0) || stride.some((s) => s < 0) || storageOffset < 0) throw new CheckpointError(`${name}: negative size, stride or offset`);
-  const out = new Uint8Array(n * item);
-  if (n === 0) return { dtype: STORED_AS[dtype], shape: [...shape], data: out };
+  if (n === 0) return { dtype: STORED_AS[dtype], shape: [...shape], data: new Uint8Array(0) };
   let last = storageOffset;
   for (let i = 0; i < shape.length; i++) last += (shape[i]! - 1) * stride[i]!;
   if (last >= ref.storage.numel) {
     throw new CheckpointError(`${name}: view of shape [${shape.join(', ')}], stride [${stride.join(', ')}], offset ${storageOffset} reaches element ${last} of a ${ref.storage.numel}-element storage`);
   }
+  // Stride-0 views (expand) are legitimate, but a tiny storage expanded to gigabytes is a bomb.
+  if (n > MAX_EXPANSION * ref.storage.numel + (1 << 20)) {
+    throw new CheckpointError(`${name}: a view of ${n} elements over a ${ref.storage.numel}-element storage (stride-0 expansion) is refused`);
+  }
+  const out = new Uint8Array(n * item);
   // Contiguous (C order) views are one copy.
   let contiguous = true;
   for (let i = shape.length - 1, expect = 1; i >= 0; i--) {
