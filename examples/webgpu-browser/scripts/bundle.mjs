@@ -24,6 +24,9 @@ export async function bundlePage() {
     // reads files with node:fs only in its save helpers: neither runs in a page.
     external: ['webgpu', 'node:*'],
     logLevel: 'warning',
+    // core's testing entry imports a shared chunk of plain definitions for its side effects,
+    // which core's "sideEffects": false rightly says it has none of.
+    logOverride: { 'ignored-bare-import': 'silent' },
   });
   return outfile;
 }
