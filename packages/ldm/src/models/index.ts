@@ -34,3 +34,6 @@ export {
   VAE_LEGACY_ATTENTION_KEYS, CLIP_TEXT_KEYS,
 } from './io.js';
 export type { LoadModelOptions, SaveModelOptions } from './io.js';
+
+export { estimateUNetMemory } from './memory.js';
+export type { UNetMemoryOptions, UNetMemoryEstimate } from './memory.js';

@@ -66,11 +66,10 @@ export class DownBlock extends Module {
     const skips: Tensor[] = [];
     let h = x;
     this.resnets.forEach((r, i) => {
-      h = tidy(() => {
-        const y = r.forward(h, temb);
-        const a = this.attentions[i];
-        return a ? a.forward(y, cond.context, cond.contextMask) : y;
-      });
+      const y = tidy(() => r.forward(h, temb));
+      const a = this.attentions[i];
+      h = a ? tidy(() => a.forward(y, cond.context, cond.contextMask)) : y;
+      if (h !== y) y.dispose();
       skips.push(h);
     });
     if (this.downsampler) {
@@ -109,16 +108,20 @@ export class UpBlock extends Module {
 
   /** skips: this level's skip connections in the order the encoder made them (used last first). */
   forward(x: Tensor, skips: Tensor[], temb: Tensor, cond: Conditioning, upsampleSize: readonly [number, number] | null): Tensor {
+    // Intermediates are freed as soon as the next one exists (x belongs to the caller).
     let h = x;
+    const replace = (next: Tensor) => {
+      if (h !== x) h.dispose();
+      h = next;
+    };
     this.resnets.forEach((r, i) => {
       const skip = skips[skips.length - 1 - i]!;
-      h = tidy(() => {
-        const y = r.forward(concat([h, skip], 1), temb);
-        const a = this.attentions[i];
-        return a ? a.forward(y, cond.context, cond.contextMask) : y;
-      });
+      replace(tidy(() => r.forward(concat([h, skip], 1), temb)));
+      const a = this.attentions[i];
+      if (a) replace(tidy(() => a.forward(h, cond.context, cond.contextMask)));
     });
-    return this.upsampler ? this.upsampler.forward(h, upsampleSize) : h;
+    if (this.upsampler) replace(tidy(() => this.upsampler!.forward(h, upsampleSize)));
+    return h;
   }
 }
 
@@ -140,7 +143,10 @@ export class MidBlock extends Module {
   forward(x: Tensor, temb: Tensor, cond: Conditioning): Tensor {
     let h = tidy(() => this.resnets[0]!.forward(x, temb));
     for (let i = 0; i < this.attentions.length; i++) {
-      h = tidy(() => this.resnets[i + 1]!.forward(this.attentions[i]!.forward(h, cond.context, cond.contextMask), temb));
+      const a = tidy(() => this.attentions[i]!.forward(h, cond.context, cond.contextMask));
+      h.dispose();
+      h = tidy(() => this.resnets[i + 1]!.forward(a, temb));
+      a.dispose();
     }
     return h;
   }

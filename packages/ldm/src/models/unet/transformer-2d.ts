@@ -4,7 +4,7 @@
 // through transformer blocks (self-attention, cross-attention on the context tau_theta(y),
 // GEGLU feed-forward, each pre-normed and residual), projected back and added to the input.
 
-import { add, geglu, reshape, transpose, type Tensor } from '@denoise/core';
+import { add, geglu, reshape, tidy, transpose, type Tensor } from '@denoise/core';
 import { Attention, type AttentionSlicing } from '../nn/attention.js';
 import { Conv2d, GroupNorm, LayerNorm, Linear } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
@@ -61,9 +61,13 @@ export class BasicTransformerBlock extends Module {
 
   /** x [B, T, C], context [B, Tk, Cc], contextMask additive [B, 1, Tk] or null. */
   forward(x: Tensor, context: Tensor, contextMask: Tensor | null): Tensor {
-    let h = add(this.attn1.forward(this.norm1.forward(x), this.onlyCross ? context : null, this.onlyCross ? contextMask : null), x);
-    h = add(this.attn2.forward(this.norm2.forward(h), context, contextMask), h);
-    return add(this.ff.forward(this.norm3.forward(h)), h);
+    // Each residual step in its own scope: only its output outlives it (bounds peak memory).
+    const h1 = tidy(() => add(this.attn1.forward(this.norm1.forward(x), this.onlyCross ? context : null, this.onlyCross ? contextMask : null), x));
+    const h2 = tidy(() => add(this.attn2.forward(this.norm2.forward(h1), context, contextMask), h1));
+    h1.dispose();
+    const h3 = tidy(() => add(this.ff.forward(this.norm3.forward(h2)), h2));
+    h2.dispose();
+    return h3;
   }
 }
 
@@ -113,7 +117,11 @@ export class Transformer2DModel extends Module {
     const toTokens = (t: Tensor) => reshape(transpose(t, [0, 2, 3, 1]), [b, hgt * wid, t.shape[1]!]); // [B, HW, C]
     const toMap = (t: Tensor) => transpose(reshape(t, [b, hgt, wid, t.shape[2]!]), [0, 3, 1, 2]); // [B, C, H, W]
     h = this.linear ? (this.proj_in as Linear).forward(toTokens(h)) : toTokens((this.proj_in as Conv2d).forward(h));
-    for (const block of this.transformer_blocks) h = block.forward(h, context, contextMask);
+    for (const block of this.transformer_blocks) {
+      const next = block.forward(h, context, contextMask);
+      h.dispose();
+      h = next;
+    }
     h = this.linear ? toMap((this.proj_out as Linear).forward(h)) : (this.proj_out as Conv2d).forward(toMap(h));
     return add(h, x);
   }

@@ -163,7 +163,7 @@ export class UNet2DConditionModel extends Module {
         flat.push(...skips);
         x = out;
       }
-      if (this.mid_block) x = this.mid_block.forward(x, emb, cond);
+      if (this.mid_block) x = this.mid_block.forward(x, emb, cond); // its input is a skip: kept
       // Decoder: each level uses the encoder's skips deepest first; sizes not divisible by
       // 2^upsamplers upsample to the size of the next skip instead of doubling.
       const factor = 2 ** this.upsamplers;
@@ -173,7 +173,11 @@ export class UNet2DConditionModel extends Module {
         const mine = flat.splice(flat.length - n, n);
         const next = flat[flat.length - 1];
         const size = block.upsampler && explicitSizes && next ? ([next.shape[2]!, next.shape[3]!] as const) : null;
-        x = block.forward(x, mine, emb, cond, size);
+        const out = block.forward(x, mine, emb, cond, size);
+        // Consumed skips and the previous level's output are no longer needed.
+        for (const s of mine) s.dispose();
+        x.dispose();
+        x = out;
       }
       x = this.act(this.conv_norm_out.forward(x));
       return this.conv_out.forward(x);
