@@ -27,7 +27,7 @@ PACKAGES=(libvulkan1 libllvm15 libdrm2 libelf1 libexpat1 libwayland-client0 libx
   libxcb-present0 libxcb-randr0 libxcb-shm0 libxcb-sync1 libxcb-xfixes0 libxshmfence1 libzstd1 zlib1g chromium)
 missing=()
 for p in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  [[ $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) == 'install ok installed' ]] || missing+=("$p")
 done
 if ((${#missing[@]})); then
   say "apt-get install ${missing[*]}"
@@ -54,8 +54,9 @@ if [[ ! -f $LVP || ! -f $DEST/lvp_icd.json ]]; then
   sed "s#\"library_path\": \"[^\"]*\"#\"library_path\": \"$LVP\"#" \
     "$DEST/root/usr/share/vulkan/icd.d/lvp_icd.json" >"$DEST/lvp_icd.json"
 fi
-if ldd "$LVP" | grep -q 'not found'; then
-  say "libvulkan_lvp.so cannot load: $(ldd "$LVP" | grep 'not found' | tr -s ' \t\n' ' ')"
+unresolved=$(ldd "$LVP" | grep 'not found' || true)
+if [[ -n $unresolved ]]; then
+  say "libvulkan_lvp.so cannot load: $(echo "$unresolved" | tr -s ' \t\n' ' ')"
   exit 1
 fi
 say "lavapipe ready ($DEST/lvp_icd.json); $(chromium --version 2>/dev/null)"

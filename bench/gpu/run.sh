@@ -44,7 +44,8 @@ unpack() {
 
 # 2. Vulkan: the loader, then the NVIDIA driver's manifest.
 find_vulkan() {
-  if ! ldconfig -p | grep -q 'libvulkan\.so\.1'; then
+  # (grep without -q: under pipefail, an early exit would fail the pipeline with SIGPIPE)
+  if ! ldconfig -p | grep 'libvulkan\.so\.1' >/dev/null; then
     if [[ $(id -u) == 0 ]] && command -v dpkg >/dev/null; then
       for f in "$CARRY"/debs/*.deb; do dpkg -x "$f" /; done
       ldconfig
@@ -73,6 +74,9 @@ find_vulkan() {
   fi
   # The driver's own libraries (libGLX_nvidia.so.0, which its manifest names) live here on the device machine.
   if [[ -d /usr/local/nvidia/lib64 ]]; then export LD_LIBRARY_PATH=/usr/local/nvidia/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}; fi
+  if command -v vulkaninfo >/dev/null; then
+    fact "vulkaninfo: $(vulkaninfo --summary 2>&1 | grep -E 'deviceName|driverName|driverInfo|apiVersion' | sed 's/^[[:space:]]*//' | tr -s ' ' | tr '\n' ';')"
+  fi
   if [[ -n ${VK_ICD_FILENAMES:-} ]]; then
     fact "VK_ICD_FILENAMES=$VK_ICD_FILENAMES (library_path $(sed -n 's/.*"library_path": *"\([^"]*\)".*/\1/p' "$VK_ICD_FILENAMES" | head -1))"
   else
