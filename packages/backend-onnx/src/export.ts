@@ -8,7 +8,7 @@
 // an external data file next to the model (graphToOnnxFiles, exportOnnxModel, saveOnnxModel).
 
 import type { DType, Graph, GraphExternal, GraphNode, Tensor, TypedArray, ValueId } from '@denoise/core';
-import { InvalidArgumentError, describe, resizeAxisTaps } from '@denoise/core';
+import { InvalidArgumentError, describe, resizeAxisTaps, writeFileAtomic } from '@denoise/core';
 import * as onnxProtoModule from 'onnx-proto';
 import type { onnx as P } from 'onnx-proto';
 
@@ -738,33 +738,15 @@ export async function saveOnnxModel(dir: string, files: OnnxModelFiles, options:
   if (ext && ext.location === fileName) throw new InvalidArgumentError(`${op}: the external data file and the model are both named '${fileName}'`);
   const fs = await import('node:fs/promises');
   const path = await import('node:path');
-  const { randomBytes } = await import('node:crypto');
   const fsync = options.fsync ?? true;
   await fs.mkdir(dir, { recursive: true });
   const write = async (name: string, bytes: Uint8Array): Promise<string> => {
     const target = path.resolve(dir, name);
-    const tmp = path.join(path.dirname(target), `.${name}.${randomBytes(6).toString('hex')}.tmp`);
-    try {
-      const handle = await fs.open(tmp, 'wx');
-      try {
-        await handle.writeFile(bytes);
-        if (fsync) await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await fs.rename(tmp, target);
-    } catch (e) {
-      await fs.unlink(tmp).catch(() => undefined);
-      throw e;
-    }
+    await writeFileAtomic(target, bytes, { fsync });
     return target;
   };
+  // The data file first: a model file in place never points at a missing or partial data file.
   const externalDataPath = ext ? await write(ext.location, ext.bytes) : null;
   const modelPath = await write(fileName, files.model);
-  if (fsync) {
-    const handle = await fs.open(path.resolve(dir), 'r').catch(() => null);
-    await handle?.sync().catch(() => undefined);
-    await handle?.close();
-  }
   return { modelPath, externalDataPath };
 }

@@ -29,7 +29,8 @@ export { SGD, Adam, AdamW, Adagrad } from './optim/optimizers.js';
 export type { Optimizer, SGDOptions, AdamOptions, AdagradOptions } from './optim/optimizers.js';
 export { clipGradNorm, EMA, constantSchedule, warmupLinearSchedule, warmupCosineSchedule } from './optim/utils.js';
 export type { EMAOptions, LRSchedule, WarmupDecayOptions } from './optim/utils.js';
-export { saveSafetensors, loadSafetensors, serializeTensors, deserializeTensors, parseSafetensors, serializeSafetensors } from './io/safetensors.js';
+export { saveSafetensors, loadSafetensors, serializeTensors, deserializeTensors, parseSafetensors, serializeSafetensors, writeFileAtomic } from './io/safetensors.js';
+export { float16BitsToNumber, numberToFloat16Bits, bfloat16BitsToNumber, numberToBfloat16Bits } from './io/safetensors-format.js';
 export type { SaveOptions, LoadOptions, LoadedTensors, RawTensor, SafetensorsDType } from './io/safetensors.js';
 
 import { engine } from './engine/engine.js';

@@ -109,6 +109,16 @@ export async function saveSafetensors(path: string, tensors: Record<string, Tens
   await writeFileAtomic(path, bytes);
 }
 
+/**
+ * Atomically replaces the file at `path` with `data` (a temporary file in the same folder,
+ * fsynced, then renamed): readers see the old file or the whole new one, never a mix, and a
+ * failed write leaves the old file intact. Node only (node:fs is loaded when called).
+ */
+export async function writeFileAtomic(path: string, data: Uint8Array | string, options: { fsync?: boolean } = {}): Promise<void> {
+  const m = await import('./atomic-write.js');
+  await m.writeFileAtomic(path, data, options);
+}
+
 /** Reads a safetensors file; a missing, truncated or corrupt file gives a CheckpointError. */
 export async function loadSafetensors(path: string, options: LoadOptions = {}): Promise<LoadedTensors> {
   if (typeof path !== 'string' || path.length === 0) throw new InvalidArgumentError(`loadSafetensors: path must be a non-empty string, got ${describe(path)}`);

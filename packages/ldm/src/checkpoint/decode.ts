@@ -3,7 +3,7 @@
 // Floats widen to float32 (float64 kept on request), integers become int32 with a range check,
 // int64 can also be read exactly as BigInt64Array.
 
-import { CheckpointError, engine, sizeOf, type Backend, type RawTensor, type Tensor } from '@denoise/core';
+import { CheckpointError, engine, float16BitsToNumber, sizeOf, type Backend, type RawTensor, type Tensor } from '@denoise/core';
 
 const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
@@ -19,16 +19,7 @@ let halfTable: Float32Array | undefined;
 function halfToFloat(): Float32Array {
   if (halfTable) return halfTable;
   halfTable = new Float32Array(65536);
-  for (let h = 0; h < 65536; h++) {
-    const sign = h & 0x8000 ? -1 : 1;
-    const exp = (h >> 10) & 0x1f;
-    const mant = h & 0x3ff;
-    let v: number;
-    if (exp === 0) v = mant * 2 ** -24; // zero and subnormals
-    else if (exp === 31) v = mant ? NaN : Infinity;
-    else v = (1 + mant / 1024) * 2 ** (exp - 15);
-    halfTable[h] = sign * v;
-  }
+  for (let h = 0; h < 65536; h++) halfTable[h] = float16BitsToNumber(h);
   return halfTable;
 }
 
