@@ -7,12 +7,13 @@ bench/models/sd-blocks.mjs: ResNet block + spatial transformer, explicit attenti
 x [2,320,32,32]; --small runs the small stack of bench/webgpu.mjs (batch 1, 64 channels,
 16x16) instead. On CUDA it runs twice: with TF32 off ("fp32", the arithmetic WebGPU's f32
 kernels do) and on ("tf32", PyTorch's default for convolutions). One check against a float64
-copy first. The clock stops after torch.cuda.synchronize().
+copy first. The clock stops after torch.cuda.synchronize(): after each call, and (as
+bench/webgpu.mjs's queued clock) after 10 calls queued back to back.
 
     python3 bench/gpu/torch_blocks.py [--device cuda] [--small] [--repeats 20] [--warmup 3] [--json]
 
 With --json, one JSON object on stdout: {"machine": {...}, "results": [{name, variant,
-median_ms, min_ms, gflops, flops, repeats, check}]}; progress goes to stderr.
+median_ms, min_ms, gflops, flops, repeats, queued, check}]}; progress goes to stderr.
 """
 
 import argparse
@@ -26,6 +27,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 # Same keys as torch_baseline.SD; the sizes of SD_SMALL in bench/webgpu.mjs.
+QUEUED = 10  # calls per queued batch, as in bench/webgpu.mjs
 SD_SMALL = dict(batch=1, channels=64, size=16, temb=256, ctx_len=16, ctx_dim=64,
                 heads=2, head_dim=32, ff_inner=256, groups=32)
 
@@ -96,13 +98,26 @@ def main(argv):
                 sync()
                 if i >= args.warmup:
                     times.append(time.perf_counter() - t0)
+            # As bench/webgpu.mjs: also QUEUED calls back to back, one synchronize at the end.
+            per_call = []
+            for i in range(1 + max(3, -(-args.repeats // 3))):
+                sync()
+                t0 = time.perf_counter()
+                for _ in range(QUEUED):
+                    model(x, temb, ctx)
+                sync()
+                if i >= 1:
+                    per_call.append((time.perf_counter() - t0) / QUEUED)
             median = statistics.median(times)
+            queued = statistics.median(per_call)
             results.append({"name": name, "variant": variant, "median_ms": median * 1e3,
                             "min_ms": min(times) * 1e3, "gflops": flops / median / 1e9,
                             "flops": flops, "repeats": args.repeats,
+                            "queued": {"per_call_ms": queued * 1e3, "calls": QUEUED,
+                                       "batches": len(per_call), "gflops": flops / queued / 1e9},
                             "check": {"max_rel_err": err, "ok": err <= (1e-2 if variant == "tf32" else 1e-3)}})
-            log(f"  {name} {variant}: {median * 1e3:.3f} ms, {flops / median / 1e9:.1f} GFLOP/s, "
-                f"max rel err {err:.1e}")
+            log(f"  {name} {variant}: {median * 1e3:.3f} ms, queued {queued * 1e3:.3f} ms/call, "
+                f"{flops / queued / 1e9:.1f} GFLOP/s, max rel err {err:.1e}")
     if cuda:
         set_tf32(torch, False)
 
@@ -110,7 +125,8 @@ def main(argv):
         print(json.dumps({"machine": machine, "results": results}))
     else:
         for r in results:
-            print(f"{r['name']:<28} {r['variant']:<5} {r['median_ms']:>9.3f} ms {r['gflops']:>9.1f} GFLOP/s")
+            print(f"{r['name']:<28} {r['variant']:<5} {r['median_ms']:>9.3f} ms, queued "
+                  f"{r['queued']['per_call_ms']:>9.3f} ms/call {r['queued']['gflops']:>9.1f} GFLOP/s")
     return 0
 
 
