@@ -83,8 +83,6 @@ function handleOf(handle: DataHandle, op: string): WebGPUHandle {
 export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): Promise<WebGPUBackend> {
   const acquired = await acquireDevice(options);
   const { device, ownsDevice } = acquired;
-  // Dawn's GPU object must stay referenced while its device is in use.
-  let keepAlive: GPU | null = acquired.gpu;
   const limits = effectiveLimits(device, options.limits);
   const adapterInfo = adapterInfoOf(acquired.adapter);
   if (options.gemmTile !== undefined && options.gemmTile !== 16 && options.gemmTile !== 64) {
@@ -132,8 +130,7 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
     sync: () => rt.sync(),
     destroy(): void {
       rt.destroy(ownsDevice);
-      keepAlive = null;
-      void keepAlive;
+      acquired.release();
     },
   };
 }

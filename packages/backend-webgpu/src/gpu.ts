@@ -37,9 +37,36 @@ export interface WebGPUBackendOptions {
 export interface AcquiredDevice {
   readonly device: GPUDevice;
   readonly adapter: GPUAdapter | null;
-  /** What must stay referenced while the device lives (Dawn's GPU object in Node). */
-  readonly gpu: GPU | null;
   readonly ownsDevice: boolean;
+  /** Call once the device is no longer used: lets go of Node's shared Dawn instance. */
+  readonly release: () => void;
+}
+
+// Node: one Dawn instance per set of flags, shared by every backend of the process and dropped
+// when the last of them is destroyed. Dawn must stay referenced while its devices live, and
+// while referenced it keeps Node running; separate instances per backend also multiply Dawn's
+// threads, which tear down racily at exit.
+const dawnInstances = new Map<string, { gpu: Promise<GPU>; users: number }>();
+
+function shareDawn(options: WebGPUBackendOptions): { gpu: Promise<GPU>; release: () => void } {
+  const key = (options.dawnFlags ?? []).join('\n');
+  let entry = dawnInstances.get(key);
+  if (!entry) {
+    entry = { gpu: loadDawn(options), users: 0 };
+    dawnInstances.set(key, entry);
+    entry.gpu.catch(() => dawnInstances.delete(key));
+  }
+  entry.users++;
+  const shared = entry;
+  let released = false;
+  return {
+    gpu: shared.gpu,
+    release: () => {
+      if (released) return;
+      released = true;
+      if (--shared.users === 0 && dawnInstances.get(key) === shared) dawnInstances.delete(key);
+    },
+  };
 }
 
 const defaultImporter = (specifier: string): Promise<unknown> => import(/* @vite-ignore */ specifier);
@@ -53,16 +80,23 @@ const NO_ADAPTER_NODE =
   "on Linux without a GPU install Mesa's lavapipe and export VK_ICD_FILENAMES " +
   '(see @denoise/backend-webgpu\'s README; scripts/webgpu-env.sh prints the line)';
 
-/** The GPU object: options.gpu, navigator.gpu, or Node's `webgpu` package. */
-export async function obtainGPU(options: WebGPUBackendOptions): Promise<GPU> {
-  if (options.gpu) return options.gpu;
+/** The GPU object: options.gpu, navigator.gpu, or Node's `webgpu` package (shared). */
+function obtainGPU(options: WebGPUBackendOptions): { gpu: Promise<GPU>; release: () => void } {
+  const none = () => undefined;
+  if (options.gpu) return { gpu: Promise.resolve(options.gpu), release: none };
   const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
-  if (nav?.gpu) return nav.gpu;
+  if (nav?.gpu) return { gpu: Promise.resolve(nav.gpu), release: none };
   if (!isNode()) {
-    throw new BackendUnavailableError(
+    const e = new BackendUnavailableError(
       'webgpu: this browser exposes no WebGPU (navigator.gpu is undefined); WebGPU needs a secure context (https or localhost) and a browser that ships it (Chrome / Edge 113+, Safari 26+, Firefox 141+)',
     );
+    return { gpu: Promise.reject(e), release: none };
   }
+  // An injected importer is a test or a bundler's loader: its instance is its own.
+  return options.importer ? { gpu: loadDawn(options), release: none } : shareDawn(options);
+}
+
+async function loadDawn(options: WebGPUBackendOptions): Promise<GPU> {
   let mod: unknown;
   try {
     mod = await (options.importer ?? defaultImporter)('webgpu');
@@ -78,9 +112,19 @@ export async function obtainGPU(options: WebGPUBackendOptions): Promise<GPU> {
 }
 
 export async function acquireDevice(options: WebGPUBackendOptions): Promise<AcquiredDevice> {
-  if (options.device) return { device: options.device, adapter: options.adapter ?? null, gpu: null, ownsDevice: false };
-  const gpu = options.adapter ? null : await obtainGPU(options);
-  const adapter = options.adapter ?? (await gpu!.requestAdapter(options.powerPreference ? { powerPreference: options.powerPreference } : {}));
+  if (options.device) return { device: options.device, adapter: options.adapter ?? null, ownsDevice: false, release: () => undefined };
+  if (options.adapter) return { ...(await requestDevice(options.adapter)), release: () => undefined };
+  const { gpu, release } = obtainGPU(options);
+  try {
+    const adapter = await (await gpu).requestAdapter(options.powerPreference ? { powerPreference: options.powerPreference } : {});
+    return { ...(await requestDevice(adapter)), release };
+  } catch (e) {
+    release();
+    throw e;
+  }
+}
+
+async function requestDevice(adapter: GPUAdapter | null): Promise<{ device: GPUDevice; adapter: GPUAdapter; ownsDevice: true }> {
   if (!adapter) {
     throw new BackendUnavailableError(
       `webgpu: no WebGPU adapter is available (requestAdapter() returned null); ${isNode() ? NO_ADAPTER_NODE : 'the browser found no usable GPU (a blocklisted driver?)'}`,
@@ -97,7 +141,7 @@ export async function acquireDevice(options: WebGPUBackendOptions): Promise<Acqu
   } catch (e) {
     throw new BackendUnavailableError(`webgpu: requestDevice() failed: ${e instanceof Error ? e.message : String(e)}`, [], { cause: e });
   }
-  return { device, adapter, gpu, ownsDevice: true };
+  return { device, adapter, ownsDevice: true };
 }
 
 /** The device's limits, lowered where options ask for it. */

@@ -80,6 +80,8 @@ export class Runtime {
   private readonly pipelines = new Map<string, PipelineEntry>();
   private readonly layouts = new Map<string, { group: GPUBindGroupLayout; pipeline: GPUPipelineLayout }>();
   private readonly pendingChecks = new Set<Promise<void>>();
+  /** Kernels that failed to compile, then anything else the device reported, since the last flush. */
+  private readonly compileErrors: Error[] = [];
   private readonly errors: Error[] = [];
   private liveBytes = 0;
   private liveStorages = 0;
@@ -120,10 +122,14 @@ export class Runtime {
     }
   }
 
-  /** Waits for pipeline checks in flight and throws the first error reported since the last call. */
+  /**
+   * Waits for pipeline checks in flight and throws the first error reported since the last call:
+   * a kernel that failed to compile before the device's follow-up errors about using it.
+   */
   async flushErrors(): Promise<void> {
     while (this.pendingChecks.size > 0) await Promise.all([...this.pendingChecks]);
-    const first = this.errors[0];
+    const first = this.compileErrors[0] ?? this.errors[0];
+    this.compileErrors.length = 0;
     this.errors.length = 0;
     if (first) throw first;
   }
@@ -281,7 +287,7 @@ export class Runtime {
       (err) => {
         if (!err) return;
         entry.error = new DenoiseError(`webgpu: kernel "${kernel.name}" (${key}) failed to compile: ${err.message}`);
-        this.errors.push(entry.error);
+        this.compileErrors.push(entry.error);
       },
       () => undefined, // the device went away; check() reports that
     );
