@@ -148,7 +148,7 @@ export async function saveModel(dir: string, model: UNet2DConditionModel | Autoe
   const weights = model instanceof CLIPTextModel ? 'model.safetensors' : 'diffusion_pytorch_model.safetensors';
   await saveSafetensors(join(dir, weights), model.stateDict(), { metadata: { format: 'pt' }, ...(options.float16 ? { float16: true } : {}) });
   const { writeFile, rename } = fs;
-  const tmp = join(dir, `.config.json.${process.pid}.tmp`);
+  const tmp = join(dir, `.config.json.${Date.now()}.tmp`);
   await writeFile(tmp, `${JSON.stringify(config, null, 2)}\n`);
   await rename(tmp, join(dir, 'config.json'));
 }

@@ -314,7 +314,7 @@ UNET_CASES = {
             up_block_types=["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"],
             attention_head_dim=2, cross_attention_dim=12, norm_num_groups=4,
         ),
-        batch=2, size=(8, 8), ctx=5, timestep=[999, 3],
+        batch=2, size=(8, 8), ctx=5, timestep=[999, 3], encoder_attention_mask=[[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]],
     ),
     # SD 2.x traits: linear projections, per-block head counts, upcast attention, a plain first
     # level; odd spatial sizes take the forward_upsample_size path; a float timestep.
@@ -413,7 +413,13 @@ def unet_cases(diffusers):
             kwargs["timestep_cond"] = io["in.timestep_cond"]
         with torch.no_grad():
             out = model(io["in.sample"], timestep, io["in.encoder_hidden_states"], **kwargs).sample
-        io["out.sample"] = out
+            io["out.sample"] = out
+            mask = case.get("encoder_attention_mask")
+            if mask is not None:
+                io["in.encoder_attention_mask"] = torch.tensor(mask, dtype=torch.float32)
+                io["out.sample_masked"] = model(
+                    io["in.sample"], timestep, io["in.encoder_hidden_states"], encoder_attention_mask=io["in.encoder_attention_mask"], **kwargs
+                ).sample
         write_case("unet", name, dict(cfg, _class_name="UNet2DConditionModel"), model, io, "diffusion_pytorch_model.safetensors")
 
 
@@ -499,6 +505,7 @@ CLIP_CASES = {
                     max_position_embeddings=12, hidden_act="quick_gelu", eos_token_id=2, bos_token_id=0, pad_token_id=1,
                     projection_dim=8, layer_norm_eps=1e-5),
         ids=[[0, 17, 45, 98, 98, 98, 98, 98, 98, 98], [0, 5, 6, 7, 8, 9, 10, 98, 1, 1]],
+        attention_mask=[[1, 1, 1, 1, 0, 0, 0, 0, 0, 0], [1, 1, 1, 1, 1, 1, 1, 1, 0, 0]],
     ),
     # An updated config (eos_token_id = the real end token): pooled at its first occurrence.
     "with-projection": dict(
@@ -532,6 +539,10 @@ def clip_cases(transformers):
             io["out.last_hidden_state"] = out.last_hidden_state
             for i, hs in enumerate(out.hidden_states):
                 io[f"out.hidden_states.{i}"] = hs
+            if case.get("attention_mask"):
+                io["in.attention_mask"] = torch.tensor(case["attention_mask"], dtype=torch.int32)
+                masked = model(input_ids=ids, attention_mask=io["in.attention_mask"].to(torch.int64))
+                io["out.last_hidden_state_masked"] = masked.last_hidden_state
         cfg = {k: v for k, v in vars(config).items() if not k.startswith("_") and k not in ("output_attentions", "output_hidden_states", "use_return_dict")}
         cfg["architectures"] = [case["cls"]]
         cfg["model_type"] = "clip_text_model"

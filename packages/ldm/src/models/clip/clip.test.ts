@@ -23,6 +23,7 @@ describe('CLIPTextModel vs transformers', () => {
       const diffs: Record<string, number> = { last: maxAbsDiff(out.lastHiddenState, io(f, 'out.last_hidden_state')) };
       out.hiddenStates!.forEach((h, i) => (diffs[`hidden ${i}`] = maxAbsDiff(h, io(f, `out.hidden_states.${i}`))));
       expect(out.hiddenStates!.length).toBe(model.config.num_hidden_layers + 1);
+      if (f.io.has('in.attention_mask')) diffs.masked = maxAbsDiff(model.forward(io(f, 'in.input_ids'), { attentionMask: io(f, 'in.attention_mask') }).lastHiddenState, io(f, 'out.last_hidden_state_masked'));
       if (f.io.has('out.pooler_output')) diffs.pooled = maxAbsDiff(out.pooledOutput, io(f, 'out.pooler_output'));
       if (f.io.has('out.text_embeds')) diffs.textEmbeds = maxAbsDiff(out.textEmbeds!, io(f, 'out.text_embeds'));
       for (const [k, v] of Object.entries(diffs)) {

@@ -38,6 +38,16 @@ describe('UNet2DConditionModel vs diffusers', () => {
     });
   }
 
+  it('encoderAttentionMask: dropped context tokens become a -10000 bias, as in diffusers', async () => {
+    const f = await loadFixture('unet-sd15');
+    const model = unetFromStateDict(f.config, f.weights);
+    const out = model.forward(io(f, 'in.sample'), io(f, 'in.timestep'), io(f, 'in.encoder_hidden_states'), { encoderAttentionMask: io(f, 'in.encoder_attention_mask') });
+    measured['sd15 context mask'] = maxAbsDiff(out, io(f, 'out.sample_masked'));
+    expect(measured['sd15 context mask']).toBeLessThanOrEqual(TOL);
+    expect(maxAbsDiff(out, io(f, 'out.sample'))).toBeGreaterThan(1e-3);
+    model.dispose();
+  });
+
   it('attention slicing (one head at a time, query chunks of 7) gives the same output', async () => {
     const diff = await run('sd15', { slice: 'max', queryChunk: 7 });
     measured['sd15 sliced'] = diff;
