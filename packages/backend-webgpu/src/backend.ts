@@ -59,7 +59,7 @@ function adapterInfoOf(adapter: GPUAdapter | null): WebGPUAdapterInfo {
 function isSoftwareAdapter(info: WebGPUAdapterInfo, adapter: GPUAdapter | null): boolean {
   const fallback = (adapter as { info?: { isFallbackAdapter?: boolean }; isFallbackAdapter?: boolean } | null);
   if (fallback?.info?.isFallbackAdapter || fallback?.isFallbackAdapter) return true;
-  return info.architecture === 'software' || /llvmpipe|lavapipe|swiftshader|microsoft basic render/i.test(`${info.device} ${info.description}`);
+  return /software|llvmpipe|lavapipe|swiftshader|microsoft basic render/i.test(`${info.architecture} ${info.device} ${info.description}`);
 }
 
 function checkDType(op: string, dtype: DType): void {
