@@ -155,6 +155,7 @@ export class CLIPTextModel extends Module {
     this.config = clipTextConfig(config);
     this.text_model = this.child('text_model', new CLIPTextTransformer(this.config));
     this.text_projection = options.withProjection ? this.child('text_projection', new Linear(this.config.hidden_size, this.config.projection_dim, false)) : null;
+    this.namedParameters(); // gives every parameter its key (for error messages before any load)
   }
 
   setAttentionSlicing(slicing: AttentionSlicing | null): void {

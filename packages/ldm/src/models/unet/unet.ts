@@ -72,6 +72,7 @@ export class UNet2DConditionModel extends Module {
     this.up_blocks = this.childList('up_blocks', r.up.map((lv) => new UpBlock(lv, { ...common })));
     this.conv_norm_out = this.child('conv_norm_out', new GroupNorm(c.norm_num_groups, boc[0]!, c.norm_eps));
     this.conv_out = this.child('conv_out', new Conv2d(boc[0]!, c.out_channels, c.conv_out_kernel, { padding: (c.conv_out_kernel - 1) / 2 }));
+    this.namedParameters(); // gives every parameter its key (for error messages before any load)
   }
 
   private makeClassEmbedding(c: UNet2DConditionConfig, timeEmbedDim: number): Embedding | TimestepEmbedding | Linear | null {

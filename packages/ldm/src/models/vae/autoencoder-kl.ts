@@ -150,6 +150,7 @@ export class AutoencoderKL extends Module {
     this.decoder = this.child('decoder', new Decoder(c));
     this.quant_conv = c.use_quant_conv ? this.child('quant_conv', new Conv2d(2 * c.latent_channels, 2 * c.latent_channels, 1)) : null;
     this.post_quant_conv = c.use_post_quant_conv ? this.child('post_quant_conv', new Conv2d(c.latent_channels, c.latent_channels, 1)) : null;
+    this.namedParameters(); // gives every parameter its key (for error messages before any load)
   }
 
   /** The spatial downsampling factor f = 2^(levels - 1) (8 for SD). */
