@@ -51,6 +51,18 @@ await describeGpu('webgpu backend runtime', (backend) => {
     expect(b.memory()).toEqual(before);
   });
 
+  it('on a device it was given, destroy() frees its buffers and leaves the device alone', async () => {
+    const outer = backend();
+    const inner = await createWebGPUBackend({ device: outer.device });
+    inner.upload(Float32Array.of(1, 2, 3), [3], 'float32');
+    expect(inner.memory().buffers).toBe(1);
+    inner.destroy();
+    expect(inner.memory()).toEqual({ bytes: 0, buffers: 0 });
+    const h = outer.upload(Float32Array.of(4, 5), [2], 'float32');
+    expect(Array.from(await outer.read(h, 'float32'))).toEqual([4, 5]);
+    outer.dispose(h);
+  });
+
   it('reports a kernel whose WGSL does not compile, naming the kernel', async () => {
     const b = backend();
     const broken: Kernel<Record<string, never>> = {

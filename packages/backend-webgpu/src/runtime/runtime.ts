@@ -84,7 +84,8 @@ export class Runtime {
   private readonly compileErrors: Error[] = [];
   private readonly errors: Error[] = [];
   private liveBytes = 0;
-  private liveStorages = 0;
+  /** Storage of live tensors (destroyed with the backend even when the device is not ours). */
+  private readonly live = new Set<GPUStorage>();
   private lostInfo: DeviceLostInfo | null = null;
   private destroyed = false;
   /** Resolves once, when the device is lost (including by destroy()). */
@@ -147,6 +148,9 @@ export class Runtime {
     this.pool.drain();
     this.uniformPool.drain();
     this.stagingPool.drain();
+    for (const s of this.live) s.buffer.destroy();
+    this.live.clear();
+    this.liveBytes = 0;
     this.pipelines.clear();
     if (ownsDevice) this.device.destroy();
   }
@@ -163,10 +167,10 @@ export class Runtime {
           `(${this.limits.maxStorageBufferBindingSize} bytes); split the work into smaller tensors`,
       );
     }
-    const buffer = this.pool.acquire(Math.max(bytes, 4));
+    const storage = new GPUStorage(this.pool.acquire(Math.max(bytes, 4)), bytes);
     this.liveBytes += bytes;
-    this.liveStorages++;
-    return new WebGPUHandle(new GPUStorage(buffer, bytes), size);
+    this.live.add(storage);
+    return new WebGPUHandle(storage, size);
   }
 
   /** A second handle on the same storage (reshape). */
@@ -180,10 +184,9 @@ export class Runtime {
     const storage = handle.storage;
     if (!storage) return;
     handle.storage = null;
-    if (--storage.refs > 0) return;
+    if (--storage.refs > 0 || !this.live.delete(storage)) return;
     this.liveBytes -= storage.bytes;
-    this.liveStorages--;
-    if (!this.destroyed) this.pool.release(storage.buffer);
+    this.pool.release(storage.buffer);
   }
 
   /** A scratch buffer for one submission; give it back with `run(steps, [buffer])`. */
@@ -206,7 +209,7 @@ export class Runtime {
   }
 
   memory(): { bytes: number; buffers: number } {
-    return { bytes: this.liveBytes, buffers: this.liveStorages };
+    return { bytes: this.liveBytes, buffers: this.live.size };
   }
 
   poolStats(): BufferPoolStats {
