@@ -113,6 +113,13 @@ await describeGpu('dispatch splitting under maxComputeWorkgroupsPerDimension = 4
   });
 }, { limits: { maxComputeWorkgroupsPerDimension: 4 } });
 
+// With no room in the pool every freed buffer is destroyed at once, while unsubmitted kernels of
+// the current batch may still use it: the runtime must submit them first.
+await describeGpu('an empty buffer pool', (backend) => {
+  itMatchesReference(backend, [{ name: 'mlp-forward-backward', inputs: (g) => [f(g, [6, 5]), f(g, [4, 5])], run: (x, w) => op.gelu(op.linear(x, w)), grad: true }]);
+  it('keeps nothing', () => expect(backend().pool().pooledBytes).toBe(0));
+}, { poolLimitBytes: 0 });
+
 await describeGpu('maxStorageBufferBindingSize', (backend) => {
   it('refuses a tensor larger than one binding may be, naming the limit', () => {
     expect(() => backend().upload(new Float32Array(300), [300], 'float32')).toThrow(/exceeds this device's maxStorageBufferBindingSize \(1024 bytes\)/);

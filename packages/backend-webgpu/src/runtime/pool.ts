@@ -51,6 +51,8 @@ export class BufferPool {
     private readonly maxSize: number = Number.MAX_SAFE_INTEGER,
     private readonly usage: number = STORAGE_USAGE,
     private readonly label = 'denoise-storage',
+    /** Runs before a buffer is destroyed (the runtime submits work that may still use it). */
+    private readonly beforeDestroy: () => void = () => undefined,
   ) {}
 
   /** A buffer of at least `bytes` (its size is the bucket's). */
@@ -109,6 +111,7 @@ export class BufferPool {
   }
 
   private destroyOne(buffer: GPUBuffer): void {
+    this.beforeDestroy();
     this.allocatedBuffers--;
     this.allocatedBytes -= buffer.size;
     buffer.destroy();

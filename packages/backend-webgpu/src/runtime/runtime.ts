@@ -3,7 +3,12 @@
 // maxComputeWorkgroupsPerDimension), read-back with mapAsync, and the device's health (a lost
 // device or a kernel that failed to compile turns into a typed error naming the cause).
 //
-// Every kernel call is encoded and submitted at once. Values only travel to the CPU in read().
+// Kernel calls are encoded into one command encoder and submitted in batches (every
+// SUBMIT_BATCH calls, and before anything that must see their results or could overtake them:
+// a read, a sync, a queue.writeBuffer into a pooled storage buffer). Buffers freed meanwhile may
+// be handed to later kernels of the same batch, which the encoder orders after the earlier reads;
+// uniform and scratch buffers of a batch return to their pools only once it is submitted. Values
+// only travel to the CPU in read().
 
 import { BackendUnavailableError, DenoiseError, DisposedTensorError, InvalidArgumentError, type DType, type TypedArray } from '@denoise/core';
 import type { Kernel, UniformField } from '../kernel.js';
@@ -64,6 +69,8 @@ interface PipelineEntry {
 }
 
 const COMPUTE_STAGE = 4; // GPUShaderStage.COMPUTE
+/** Kernel calls per submission. */
+const SUBMIT_BATCH = 16;
 const MAP_READ_MODE = 1; // GPUMapMode.READ
 
 export interface RuntimeOptions {
@@ -87,6 +94,8 @@ export class Runtime {
   /** Storage of live tensors (destroyed with the backend even when the device is not ours). */
   private readonly live = new Set<GPUStorage>();
   private lostInfo: DeviceLostInfo | null = null;
+  /** Encoded, not yet submitted work, and the buffers that return to their pools after it. */
+  private pending: { encoder: GPUCommandEncoder; calls: number; uniforms: GPUBuffer[]; scratch: GPUBuffer[] } | null = null;
   private destroyed = false;
   /** Resolves once, when the device is lost (including by destroy()). */
   readonly lost: Promise<DeviceLostInfo>;
@@ -94,7 +103,7 @@ export class Runtime {
 
   constructor(readonly device: GPUDevice, readonly limits: WebGPULimits, options: RuntimeOptions) {
     this.gemmTile = options.gemmTile;
-    this.pool = new BufferPool(device, options.poolLimitBytes, limits.maxBufferSize);
+    this.pool = new BufferPool(device, options.poolLimitBytes, limits.maxBufferSize, undefined, undefined, () => this.flush());
     this.uniformPool = new BufferPool(device, 1 << 20, limits.maxBufferSize, BufferUsage.UNIFORM | BufferUsage.COPY_DST, 'denoise-uniforms');
     this.stagingPool = new BufferPool(device, 64 << 20, limits.maxBufferSize, BufferUsage.MAP_READ | BufferUsage.COPY_DST, 'denoise-staging');
     this.lost = device.lost.then((info) => {
@@ -138,6 +147,7 @@ export class Runtime {
   /** Waits until the GPU has finished everything submitted so far, then reports errors. */
   async sync(): Promise<void> {
     this.check('sync');
+    this.flush();
     await this.device.queue.onSubmittedWorkDone();
     await this.flushErrors();
   }
@@ -145,6 +155,7 @@ export class Runtime {
   destroy(ownsDevice: boolean): void {
     if (this.destroyed) return;
     this.destroyed = true;
+    this.pending = null;
     this.pool.drain();
     this.uniformPool.drain();
     this.stagingPool.drain();
@@ -198,6 +209,7 @@ export class Runtime {
   /** A scratch buffer holding `words` (host-computed tables such as resize taps). */
   scratchWith(words: Uint32Array): { buffer: GPUBuffer; size: number } {
     const s = this.scratch(words.byteLength);
+    this.flush(); // the pooled buffer may still be read by unsubmitted work
     if (words.length > 0) this.device.queue.writeBuffer(s.buffer, 0, words.buffer, words.byteOffset, words.byteLength);
     return s;
   }
@@ -227,6 +239,7 @@ export class Runtime {
         : dtype === 'int32'
           ? values instanceof Int32Array ? values : Int32Array.from(values)
           : Uint32Array.from(values, (v) => (v !== 0 ? 1 : 0));
+    this.flush(); // the pooled buffer may still be read by unsubmitted work
     this.device.queue.writeBuffer(handle.storage!.buffer, 0, words.buffer, words.byteOffset, words.byteLength);
     return handle;
   }
@@ -238,9 +251,8 @@ export class Runtime {
     let words = new ArrayBuffer(0);
     if (bytes > 0) {
       const staging = this.stagingPool.acquire(bytes);
-      const encoder = this.device.createCommandEncoder();
-      encoder.copyBufferToBuffer(storage.buffer, 0, staging, 0, bytes);
-      this.device.queue.submit([encoder.finish()]);
+      this.batch().encoder.copyBufferToBuffer(storage.buffer, 0, staging, 0, bytes);
+      this.flush();
       try {
         await staging.mapAsync(MAP_READ_MODE, 0, bytes);
       } catch (e) {
@@ -333,21 +345,36 @@ export class Runtime {
     return [max, max, z];
   }
 
-  /** Encodes `steps` into one command buffer and submits it; `scratch` buffers return to the pool after. */
+  /** Encodes the steps of one kernel call; `scratch` buffers return to the pool once submitted. */
   run(steps: readonly Step[], scratch: ReadonlyArray<{ buffer: GPUBuffer }> = []): void {
     this.check(steps.length > 0 && 'kernel' in steps[0]! ? steps[0].kernel.name : 'run');
-    const encoder = this.device.createCommandEncoder();
-    const uniforms: GPUBuffer[] = [];
+    const batch = this.batch();
     try {
       for (const step of steps) {
-        if ('clear' in step) encoder.clearBuffer(step.clear);
-        else this.encode(encoder, step, uniforms);
+        if ('clear' in step) batch.encoder.clearBuffer(step.clear);
+        else this.encode(batch.encoder, step, batch.uniforms);
       }
-      this.device.queue.submit([encoder.finish()]);
     } finally {
-      for (const u of uniforms) this.uniformPool.release(u);
-      for (const s of scratch) this.pool.release(s.buffer);
+      for (const s of scratch) batch.scratch.push(s.buffer);
     }
+    if (++batch.calls >= SUBMIT_BATCH) this.flush();
+  }
+
+  /** Submits the pending batch, if any. */
+  flush(): void {
+    const batch = this.pending;
+    if (!batch) return;
+    this.pending = null;
+    try {
+      this.device.queue.submit([batch.encoder.finish()]);
+    } finally {
+      for (const u of batch.uniforms) this.uniformPool.release(u);
+      for (const s of batch.scratch) this.pool.release(s);
+    }
+  }
+
+  private batch(): NonNullable<Runtime['pending']> {
+    return (this.pending ??= { encoder: this.device.createCommandEncoder(), calls: 0, uniforms: [], scratch: [] });
   }
 
   private encode<P>(encoder: GPUCommandEncoder, d: Dispatch<P>, uniforms: GPUBuffer[]): void {
