@@ -42,3 +42,4 @@ export { decodePng, encodePng, readPng, writePng } from './images/png.js';
 export type { RgbaImage } from './images/png.js';
 export { imagesToTensor, tensorToImages, psnr } from './images/tensor.js';
 export type { PixelRange, ImagesToTensorOptions } from './images/tensor.js';
+export * from './models/index.js';
