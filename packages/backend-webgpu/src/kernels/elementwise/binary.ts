@@ -9,7 +9,7 @@
 //  - float mod takes the sign of the divisor (WGSL's % takes the dividend's).
 
 import { sizeOf, type BinaryOp, type CompareOp, type DType, type OutputInfo, type TensorInfo } from '@denoise/core';
-import { declarations, io, type Kernel, elementwiseMain, NAN, storageType, u32 } from '../../kernel.js';
+import { declarations, elementwiseMain, io, type Kernel, NAN, storageType, u32 } from '../../kernel.js';
 import { perElement, type Runtime, type WebGPUHandle } from '../../runtime/runtime.js';
 import { broadcastStrides, planStrided, stridedFields, stridedOffsets } from '../strided.js';
 

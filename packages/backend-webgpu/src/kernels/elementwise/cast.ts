@@ -3,7 +3,7 @@
 // saturates (WGSL's conversion) where the reference wraps modulo 2^32.
 
 import { sizeOf, type DType, type OutputInfo, type TensorInfo } from '@denoise/core';
-import { declarations, io, type Kernel, elementwiseMain, storageType, u32 } from '../../kernel.js';
+import { declarations, elementwiseMain, io, type Kernel, storageType, u32 } from '../../kernel.js';
 import { perElement, type Runtime, type WebGPUHandle } from '../../runtime/runtime.js';
 
 const WG = 64;

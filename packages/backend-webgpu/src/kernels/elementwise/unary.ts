@@ -11,7 +11,7 @@
 // int32 supports neg, abs, sign, square and relu (the op layer allows no other unary on int32).
 
 import { sizeOf, type OutputInfo, type TensorInfo, type UnaryOp } from '@denoise/core';
-import { declarations, io, type Kernel, elementwiseMain, storageType, u32 } from '../../kernel.js';
+import { declarations, elementwiseMain, io, type Kernel, storageType, u32 } from '../../kernel.js';
 import { perElement, type Runtime, type WebGPUHandle } from '../../runtime/runtime.js';
 
 const WG = 64;

@@ -4,7 +4,7 @@
 // read them; a GPU read must stay in bounds regardless).
 
 import { sizeOf, type OutputInfo, type TensorInfo } from '@denoise/core';
-import { declarations, io, type Kernel, elementwiseMain, u32 } from '../../kernel.js';
+import { declarations, elementwiseMain, io, type Kernel, u32 } from '../../kernel.js';
 import { perElement, type Runtime, type WebGPUHandle } from '../../runtime/runtime.js';
 
 const WG = 64;

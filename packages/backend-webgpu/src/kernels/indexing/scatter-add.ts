@@ -10,7 +10,7 @@
 // gradient over a large vocabulary costs what its updates cost. Out-of-range indices are skipped.
 
 import { sizeOf, type OutputInfo, type TensorInfo } from '@denoise/core';
-import { declarations, io, type Kernel, elementwiseMain, storageType, u32 } from '../../kernel.js';
+import { declarations, elementwiseMain, io, type Kernel, storageType, u32 } from '../../kernel.js';
 import { perElement, type Runtime, type Step, type WebGPUHandle } from '../../runtime/runtime.js';
 import { aroundAxis } from './gather.js';
 

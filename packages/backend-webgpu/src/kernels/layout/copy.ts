@@ -8,7 +8,7 @@
 // reshape shares the input's storage (reference-counted in the runtime) and copies nothing.
 
 import { sizeOf, stridesOf, type OutputInfo, type TensorInfo } from '@denoise/core';
-import { bitsOf, declarations, io, type Kernel, elementwiseMain, u32 } from '../../kernel.js';
+import { bitsOf, declarations, elementwiseMain, io, type Kernel, u32 } from '../../kernel.js';
 import { perElement, type Runtime, type Step, type WebGPUHandle } from '../../runtime/runtime.js';
 import { broadcastStrides, planStrided, stridedFields, stridedOffsets, type StridedView } from '../strided.js';
 

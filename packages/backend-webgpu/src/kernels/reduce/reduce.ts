@@ -8,7 +8,7 @@
 // as larger than everything (NumPy). bool input is read as int32 (its sum / max is int32).
 
 import { sizeOf, stridesOf, type DType, type OutputInfo, type ReduceOp, type TensorInfo } from '@denoise/core';
-import { declarations, io, type Kernel, elementwiseMain, NEG_INF, POS_INF, rowMain, storageType, u32 } from '../../kernel.js';
+import { declarations, elementwiseMain, io, type Kernel, NEG_INF, POS_INF, rowMain, storageType, u32 } from '../../kernel.js';
 import type { Runtime, WebGPUHandle } from '../../runtime/runtime.js';
 import { planStrided, stridedFields, stridedOffsets } from '../strided.js';
 import { workgroupReduce } from '../workgroup.js';

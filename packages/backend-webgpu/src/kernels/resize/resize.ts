@@ -8,7 +8,7 @@
 //               element sums its own terms (no atomics, deterministic).
 
 import { resizeAxisTaps, sizeOf, type OutputInfo, type ResizeAttrs, type TensorInfo } from '@denoise/core';
-import { declarations, io, type Kernel, elementwiseMain, u32 } from '../../kernel.js';
+import { declarations, elementwiseMain, io, type Kernel, u32 } from '../../kernel.js';
 import { perElement, type Runtime, type WebGPUHandle } from '../../runtime/runtime.js';
 
 const WG = 64;
