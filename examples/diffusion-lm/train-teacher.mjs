@@ -4,19 +4,23 @@
 //
 //   node train-teacher.mjs [--steps 6000] [--minutes 120] [--batch 64] [--lr 1e-3] [--seed 0]
 //                          [--out checkpoints/teacher.safetensors] [--vocab-from checkpoints/e2e.safetensors]
+//                          [--fit] [--threads 2] [--fallback tfjs-wasm,reference] [--data-dir <E2E folder>]
 
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AdamW, Generator, engine, gradients, registerBackend, resolveBackend, saveSafetensors, tensor } from '@denoise/core';
-import { registerTfjsBackends } from '@denoise/backend-tfjs';
 import { compileOnnx, registerOnnxBackend } from '@denoise/backend-onnx';
 import { TEACHER_SMALL, Vocabulary, initTeacher, loadDiffusionLM, loadE2E, perplexity, teacherLoss } from '@denoise/diffusion-lm';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const args = {};
-for (let i = 2; i < process.argv.length; i += 2) args[process.argv[i].replace(/^--/, '')] = process.argv[i + 1];
-const steps = Number(args.steps ?? 6000);
+for (let i = 2; i < process.argv.length; i++) {
+  const k = process.argv[i].replace(/^--/, '');
+  if (k === 'fit') args.fit = true;
+  else args[k] = process.argv[++i];
+}
+let steps = Number(args.steps ?? 6000);
 const minutes = Number(args.minutes ?? 120);
 const B = Number(args.batch ?? 64);
 const lr = Number(args.lr ?? 1e-3);
@@ -24,13 +28,17 @@ const seed = Number(args.seed ?? 0);
 const outPath = args.out ?? join(here, 'checkpoints', 'teacher.safetensors');
 mkdirSync(dirname(outPath), { recursive: true });
 
-registerTfjsBackends(registerBackend);
-registerOnnxBackend(registerBackend, { threads: 2, fallback: ['tfjs-wasm', 'reference'] });
+const fallback = (args.fallback ?? 'tfjs-wasm,reference').split(',');
+if (fallback.some((f) => f.startsWith('tfjs')) || (args.backend ?? '').startsWith('tfjs')) {
+  const { registerTfjsBackends } = await import('@denoise/backend-tfjs');
+  registerTfjsBackends(registerBackend);
+}
+registerOnnxBackend(registerBackend, { threads: Number(args.threads ?? 2), fallback });
 const backend = await resolveBackend([args.backend ?? 'onnx']);
 engine.setBackend(backend);
 
 const t0 = performance.now();
-const [train, dev] = await Promise.all([loadE2E('train'), loadE2E('dev')]);
+const [train, dev] = await Promise.all([loadE2E('train', args['data-dir']), loadE2E('dev', args['data-dir'])]);
 // The teacher must share the Diffusion-LM's vocabulary: take it from the model when given.
 const vocab = args['vocab-from'] ? (await loadDiffusionLM(args['vocab-from'])).model.vocab : Vocabulary.build(train.map((e) => e.tokens), 10);
 const config = { ...TEACHER_SMALL, vocabSize: vocab.size };
@@ -50,7 +58,12 @@ const gen = new Generator(seed);
 let avg = NaN;
 let k = 0;
 const warmup = 200;
-for (; k < steps && performance.now() - t0 < minutes * 60e3; k++) {
+const deadline = t0 + minutes * 60e3;
+let fitFrom = 0;
+for (; k < steps && performance.now() < deadline; k++) {
+  // --fit: after 30 timed steps, end the schedule where the time budget ends.
+  if (args.fit && k === 5) fitFrom = performance.now();
+  if (args.fit && k === 35) steps = Math.min(steps, k + Math.floor((deadline - performance.now() - 15e3) / ((performance.now() - fitFrom) / 30)));
   opt.lr = lr * Math.min(1, (k + 1) / warmup) * (1 - k / steps);
   const rows = gen.randintArray(B, 0, train.length);
   const batch = new Int32Array(B * n);
@@ -61,9 +74,10 @@ for (; k < steps && performance.now() - t0 < minutes * 60e3; k++) {
   l.dispose();
   x.dispose();
   avg = Number.isNaN(avg) ? v : 0.98 * avg + 0.02 * v;
-  if ((k + 1) % 100 === 0) console.error(`step ${k + 1}/${steps}  loss ${avg.toFixed(4)}  (${((performance.now() - t0) / 60e3).toFixed(1)} min)`);
+  if ((k + 1) % 100 === 0 || k === 0) console.error(`step ${k + 1}/${steps}  loss ${avg.toFixed(4)}  (${((performance.now() - t0) / 60e3).toFixed(1)} min)`);
 }
-const ppl = await perplexity(p, config, vocab, dev.map((e) => e.tokens));
+const evalLoss = compileOnnx((x) => teacherLoss(p, config, x, vocab.padId), { backend });
+const ppl = await perplexity(p, config, vocab, dev.map((e) => e.tokens), 64, backend.name === 'onnx' ? evalLoss : undefined);
 await saveSafetensors(outPath, p, { metadata: { format: 'denoise.teacher-lm', config: JSON.stringify(config), vocab: JSON.stringify(vocab.words), steps: String(k), dev_perplexity: String(ppl) }, float16: true });
 console.error(`teacher: ${k} steps, dev perplexity ${ppl.toFixed(2)}; wrote ${outPath}`);
 process.exit(0);

@@ -4,19 +4,20 @@
 // EMA) is compiled once and run by ONNX Runtime; parameters and optimizer state stay resident.
 //
 //   node train.mjs [--config small|paper] [--steps 20000] [--minutes 600] [--batch 64] [--lr 1e-3]
-//                  [--warmup 500] [--ema 0.999] [--seed 0] [--threads 2] [--resume]
+//                  [--warmup 500] [--ema 0.999] [--seed 0] [--threads 2] [--resume] [--fit]
 //                  [--state checkpoints/train-state.safetensors] [--out checkpoints/e2e.safetensors]
-//                  [--save-every 300] [--backend onnx|tfjs-wasm|reference]
+//                  [--save-every 300] [--backend onnx|tfjs-wasm|reference] [--fallback tfjs-wasm,reference]
+//                  [--data-dir <folder with the E2E .csv.gz files>]
 //
 // --steps sets the learning-rate schedule's length (warm-up, then linear decay to 0, as the
 // release's lr_anneal_steps); --minutes stops earlier (the state is saved, --resume continues).
+// With --fit, the schedule is shortened after 30 timed steps to what fits the --minutes budget.
 // The EMA weights are written to --out at every save and at the end.
 
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AdamW, EMA, Generator, engine, gradients, registerBackend, resolveBackend, tidy } from '@denoise/core';
-import { registerTfjsBackends } from '@denoise/backend-tfjs';
 import { compileOnnx, registerOnnxBackend } from '@denoise/backend-onnx';
 import {
   DiffusionLM, E2E_SMALL, Vocabulary, diffusionLMLoss, disposeBatch, initParams, loadDiffusionLM, loadE2E, makeBatch, saveDiffusionLM, sqrtSchedule,
@@ -28,7 +29,7 @@ for (let i = 2; i < process.argv.length; i++) {
   const a = process.argv[i];
   if (!a.startsWith('--')) throw new Error(`train.mjs: unexpected argument ${a}`);
   const k = a.slice(2);
-  if (k === 'resume') args.resume = true;
+  if (k === 'resume' || k === 'fit') args[k] = true;
   else args[k] = process.argv[++i];
 }
 const CONFIGS = {
@@ -39,7 +40,7 @@ const CONFIGS = {
 };
 const configName = args.config ?? 'small';
 if (!CONFIGS[configName]) throw new Error(`train.mjs: --config must be ${Object.keys(CONFIGS).join(' or ')}, got ${configName}`);
-const totalSteps = Number(args.steps ?? 20000);
+let totalSteps = Number(args.steps ?? 20000);
 const minutes = Number(args.minutes ?? 600);
 const B = Number(args.batch ?? 64);
 const baseLr = Number(args.lr ?? 1e-3);
@@ -53,15 +54,20 @@ mkdirSync(dirname(statePath), { recursive: true });
 mkdirSync(dirname(outPath), { recursive: true });
 
 // Backend: the onnx backend (eager ops on tfjs-wasm) unless told otherwise.
-registerTfjsBackends(registerBackend);
-registerOnnxBackend(registerBackend, { threads: Number(args.threads ?? 2), fallback: ['tfjs-wasm', 'reference'] });
+// tfjs is loaded only when asked for (a bundled copy of this script runs without it).
+const fallback = (args.fallback ?? 'tfjs-wasm,reference').split(',');
+if (fallback.some((f) => f.startsWith('tfjs')) || (args.backend ?? '').startsWith('tfjs')) {
+  const { registerTfjsBackends } = await import('@denoise/backend-tfjs');
+  registerTfjsBackends(registerBackend);
+}
+registerOnnxBackend(registerBackend, { threads: Number(args.threads ?? 2), fallback });
 const backendName = args.backend ?? 'onnx';
 const backend = await resolveBackend([backendName]);
 engine.setBackend(backend);
 
 // Data.
 const t0 = performance.now();
-const train = await loadE2E('train');
+const train = await loadE2E('train', args['data-dir']);
 let vocab = Vocabulary.build(train.map((e) => e.tokens), 10);
 const n = CONFIGS[configName].seqLen;
 
@@ -145,7 +151,17 @@ let lastSave = performance.now();
 let avg = NaN;
 let tWindow = performance.now();
 let k = startStep;
+let fitFrom = null;
 for (; k < totalSteps && performance.now() < deadline; k++) {
+  if (args.fit && k === startStep + 5) fitFrom = performance.now();
+  if (args.fit && k === startStep + 35) {
+    const perStep = (performance.now() - fitFrom) / 30;
+    const fits = k + Math.floor((deadline - performance.now() - 20e3) / perStep);
+    if (fits < totalSteps) {
+      totalSteps = Math.max(k + 1, fits);
+      console.error(`fit: ${perStep.toFixed(0)} ms per step; the schedule now ends at step ${totalSteps}`);
+    }
+  }
   opt.lr = baseLr * Math.min(1, (k + 1) / warmup) * (1 - k / totalSteps);
   const batch = makeBatch(nextIds(), B, model.config, model.schedule, noiseGen, backend);
   const args7 = [batch.ids, batch.t, batch.sqrtAbar, batch.sqrtOneMinusAbar, batch.isT0, batch.noise0, batch.noise];
@@ -160,7 +176,7 @@ for (; k < totalSteps && performance.now() < deadline; k++) {
   disposeBatch(batch);
   if (!Number.isFinite(loss)) throw new Error(`train.mjs: the loss became ${loss} at step ${k}`);
   avg = Number.isNaN(avg) ? loss : 0.98 * avg + 0.02 * loss;
-  if ((k + 1) % 50 === 0) {
+  if ((k + 1) % 50 === 0 || k === startStep) {
     const now = performance.now();
     const sps = 50 / ((now - tWindow) / 1e3);
     tWindow = now;

@@ -107,7 +107,15 @@ export function teacherLoss(p: Readonly<Record<string, Tensor>>, c: TeacherConfi
  * per scored token (words + END), pooled over all sentences. Words outside the vocabulary score
  * as UNK. Sentences longer than the context are truncated (END kept).
  */
-export async function perplexity(p: Readonly<Record<string, Tensor>>, c: TeacherConfig, vocab: Vocabulary, sentences: readonly (readonly string[])[], batchSize = 64): Promise<number> {
+export async function perplexity(
+  p: Readonly<Record<string, Tensor>>,
+  c: TeacherConfig,
+  vocab: Vocabulary,
+  sentences: readonly (readonly string[])[],
+  batchSize = 64,
+  /** How a batch's mean loss is computed (default teacherLoss eagerly; e.g. a function compiled with compileOnnx). */
+  loss?: (ids: Tensor) => Tensor | Promise<Tensor>,
+): Promise<number> {
   if (!Array.isArray(sentences) || sentences.length === 0) throw new InvalidArgumentError(`perplexity: sentences must be a non-empty array of word lists, got ${describe(sentences)}`);
   let nll = 0;
   let count = 0;
@@ -117,10 +125,9 @@ export async function perplexity(p: Readonly<Record<string, Tensor>>, c: Teacher
     chunk.forEach((s, j) => flat.set(vocab.encode(s, { length: c.seqLen, overflow: 'truncate' }), j * c.seqLen));
     let scored = 0;
     for (const id of flat) if (id !== vocab.padId && id !== vocab.startId) scored++;
-    const lossT = tidy(() => {
-      const ids = tensor(flat, [chunk.length, c.seqLen], { dtype: 'int32' });
-      return teacherLoss(p, c, ids, vocab.padId);
-    });
+    const ids = tensor(flat, [chunk.length, c.seqLen], { dtype: 'int32' });
+    const lossT = loss ? await loss(ids) : tidy(() => teacherLoss(p, c, ids, vocab.padId));
+    ids.dispose();
     nll += ((await lossT.data())[0] as number) * scored;
     count += scored;
     lossT.dispose();
