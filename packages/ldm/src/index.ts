@@ -43,3 +43,4 @@ export type { RgbaImage } from './images/png.js';
 export { imagesToTensor, tensorToImages, psnr } from './images/tensor.js';
 export type { PixelRange, ImagesToTensorOptions } from './images/tensor.js';
 export * from './models/index.js';
+export * from './pipelines/index.js';
