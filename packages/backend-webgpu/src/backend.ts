@@ -5,6 +5,7 @@
 
 import { DenoiseError, InvalidArgumentError, type Backend, type DataHandle, type DType, type TypedArray } from '@denoise/core';
 import { acquireDevice, effectiveLimits, type WebGPUBackendOptions } from './gpu.js';
+import { attention, attentionOptions, type WebGPUAttentionOptions } from './kernels/fused/attention.js';
 import { createFusedKernels, createPrimitiveKernels } from './kernels/index.js';
 import type { BufferPoolStats } from './runtime/pool.js';
 import { Runtime, WebGPUHandle, type DeviceLostInfo, type WebGPULimits } from './runtime/runtime.js';
@@ -80,7 +81,8 @@ function handleOf(handle: DataHandle, op: string): WebGPUHandle {
  * adapter, navigator.gpu, or (in Node) the `webgpu` package. Throws BackendUnavailableError
  * naming the cause when no adapter or device can be had.
  */
-export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): Promise<WebGPUBackend> {
+export async function createWebGPUBackend(options: WebGPUBackendOptions & WebGPUAttentionOptions = {}): Promise<WebGPUBackend> {
+  attentionOptions(options, false); // validated before a device is requested
   const acquired = await acquireDevice(options);
   const { device, ownsDevice } = acquired;
   const limits = effectiveLimits(device, options.limits);
@@ -88,9 +90,11 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
   if (options.gemmTile !== undefined && options.gemmTile !== 16 && options.gemmTile !== 64) {
     throw new InvalidArgumentError(`createWebGPUBackend: gemmTile must be 16 or 64, got ${String(options.gemmTile)}`);
   }
+  const software = isSoftwareAdapter(adapterInfo, acquired.adapter);
+  const attentionOpts = attentionOptions(options, software);
   const rt = new Runtime(device, limits, {
     poolLimitBytes: options.poolLimitBytes ?? DEFAULT_POOL_LIMIT,
-    gemmTile: options.gemmTile ?? (isSoftwareAdapter(adapterInfo, acquired.adapter) ? 16 : 64),
+    gemmTile: options.gemmTile ?? (software ? 16 : 64),
     ...(options.onDeviceLost ? { onDeviceLost: options.onDeviceLost } : {}),
   });
   return {
@@ -98,7 +102,11 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
     specVersion: 1,
     capabilities: { dtypes: DTYPES, syncRead: false },
     kernels: createPrimitiveKernels(rt),
-    fused: createFusedKernels(rt),
+    fused: {
+      ...createFusedKernels(rt),
+      // By size: materialised scores on the GEMM kernels, or the flash kernel (kernels/fused/attention.ts).
+      attention: (q, k, v, mask, attrs, out) => attention(rt, q, k, v, mask, attrs, out, attentionOpts),
+    },
     device,
     adapterInfo,
     gemmTile: rt.gemmTile,

@@ -1,99 +1,78 @@
-// Memory-efficient attention (flash-attention style): softmax(q k^T * scale + mask) v without
-// ever forming the [Tq, Tk] score matrix. A workgroup of 64 invocations owns 64 query rows of
-// one batch entry; it walks the keys in tiles of BK, staging K and V tiles in workgroup memory.
-// Each invocation keeps its query row (pre-scaled), a running maximum m, a running sum l and an
-// output accumulator in registers, and for every tile:
-//   s_j = q . k_j + mask_ij          (BK scores, registers)
-//   m'  = max(m, max_j s_j);  c = exp(m - m')
-//   l   = l c + sum_j exp(s_j - m');  acc = acc c + sum_j exp(s_j - m') v_j
-// and writes acc / l at the end (online softmax). Memory is O(Tq D + Tk D) for any length.
+// Fused attention, softmax(q k^T * scale + mask) v, by one of two algorithms chosen by size (as
+// PyTorch's scaled_dot_product_attention chooses among its kernels):
 //
-// D and Dv are compile-time constants (register arrays); BK is the largest tile (at most 64 keys)
-// whose K and V fit the device's maxComputeWorkgroupStorageSize. The mask broadcasts through
-// its own strides, batch axes like matmul's.
+//   scores  (attention-scores.ts) the [Tq, Tk] scores of a chunk of (batch, head) entries are
+//           materialised and the work runs on the tiled GEMM: S = q k^T * scale + mask, row
+//           statistics, O = exp(S - max) v / sum. GEMM-shaped work keeps a GPU's ALUs far busier
+//           than a fused kernel can, at the cost of memory for S.
+//   flash   never forms the scores: O(Tq D + Tk D) memory for any length. On GPUs the
+//           register-blocked kernel (attention-flash.ts); on software adapters, whose LLVM-based
+//           compilers take up to a minute on that kernel, the simple one (attention-simple.ts).
+//
+// The scores path runs when one [Tq, Tk] score matrix (Tq * Tk * 4 bytes) fits
+// `scoresLimitBytes` (and the device's maxStorageBufferBindingSize and maxBufferSize); the
+// batch entries are then grouped into chunks of as many matrices as fit, all chunks sharing one
+// scratch buffer that returns to the pool when the call's work is submitted. Otherwise, the
+// flash kernel runs. The default, 32 MiB, sends [2, 8, 1024, 64] to the scores path in two chunks
+// of 8 heads (a chunk's scores stay within the L2 cache of current large GPUs, 50 MB on an
+// H100 / H200), and every score matrix of 4,096 x 4,096 tokens or more (64 MiB each) to the flash
+// kernel. `scoresLimitBytes: 0` always uses the flash kernel; Infinity uses the scores path
+// whenever a matrix fits a binding.
 
 import { InvalidArgumentError, sizeOf, type OutputInfo, type TensorInfo } from '@denoise/core';
-import { declarations, f32, io, type Kernel, u32 } from '../../kernel.js';
-import type { Dispatch, Runtime, WebGPUHandle } from '../../runtime/runtime.js';
-import { broadcastStrides, planStrided, stridedFields, stridedOffsets } from '../strided.js';
+import type { Kernel } from '../../kernel.js';
+import type { Dispatch, Runtime, Step, WebGPUHandle } from '../../runtime/runtime.js';
+import { gemmDispatches } from '../gemm/gemm.js';
+import { broadcastStrides, planStrided } from '../strided.js';
+import { flashAttentionKernel, planFlash, type FlashParams } from './attention-flash.js';
+import { attentionOutputKernel, attentionScoresKernel, attentionStatsKernel, STATS_MAX_WORKGROUPS, type ScoresParams } from './attention-scores.js';
+import { attentionSimpleKernel, keysPerTile, SIMPLE_ROWS, type SimpleParams } from './attention-simple.js';
 
-const WG = 64;
-const MAX_BK = 64;
-/** Finite stand-in for -infinity as the initial running maximum (exp(m - m') stays 0, not NaN). */
-const LOWEST = '-3.4028234e38';
+/** The register-blocked flash kernel is the one named `attention`. */
+export const attentionKernel = flashAttentionKernel;
 
-export interface AttentionParams {
-  readonly D: number;
-  readonly Dv: number;
-  /** Keys per tile. */
-  readonly BK: number;
-  readonly masked: boolean;
-  readonly batchRank: number;
+/** Every kernel attention may run. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export const ATTENTION_KERNELS: readonly Kernel<any>[] = [
+  flashAttentionKernel, attentionSimpleKernel, attentionScoresKernel, attentionStatsKernel, attentionOutputKernel,
+];
+
+/** Default bound on the attention scores materialised at once: 32 MiB. */
+export const DEFAULT_ATTENTION_SCORES_LIMIT = 32 << 20;
+
+export interface AttentionOptions {
+  /** Most bytes of scores materialised at once (see the top of this file). */
+  readonly scoresLimitBytes: number;
+  /** The flash kernel: register-blocked (GPUs) or simple (software adapters). Default 'registers'. */
+  readonly flash?: 'registers' | 'simple';
 }
 
-export const attentionKernel: Kernel<AttentionParams> = {
-  name: 'attention',
-  workgroupSize: [WG, 1, 1],
-  bindings: io(['Q', 'Kt', 'V', 'Mask'], ['O']),
-  uniforms: (p) => [u32('Tq'), u32('Tk'), f32('scale'), u32('maskQ'), u32('maskK'), u32('offX'), u32('offY'), ...stridedFields('bt', p.batchRank, ['q', 'k', 'v', 'm'])],
-  cacheKey: (p) => `${p.D}:${p.Dv}:${p.BK}:${p.masked}:${p.batchRank}`,
-  source: (p) => `${declarations(attentionKernel, p, { Q: 'f32', Kt: 'f32', V: 'f32', Mask: 'f32', O: 'f32' })}
-const D = ${p.D}u;
-const DV = ${p.Dv}u;
-const BK = ${p.BK}u;
-var<workgroup> kTile: array<f32, ${p.BK * p.D}>;
-var<workgroup> vTile: array<f32, ${p.BK * p.Dv}>;
+/** Options of createWebGPUBackend that concern attention. */
+export interface WebGPUAttentionOptions {
+  /**
+   * Attention materialises its [Tq, Tk] score matrices (as float32) for chunks of (batch, head)
+   * entries of at most this many bytes, and runs GEMMs on them; when a single matrix is larger,
+   * it runs the memory-efficient flash kernel, which never forms them. Default 32 MiB
+   * (4,096 x 4,096 scores are 64 MiB); 0 always uses the flash kernel.
+   */
+  readonly attentionScoresLimitBytes?: number;
+}
 
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let batch = wid.y + u.offY;
-  let qi = (wid.x + u.offX) * ${WG}u + lid;
-  let live = qi < u.Tq;
-${stridedOffsets('bt', p.batchRank, ['q', 'k', 'v', 'm'], 'batch')}
-  var q: array<f32, ${p.D}>;
-  if (live) {
-    for (var d = 0u; d < D; d++) { q[d] = Q[bt_q + qi * D + d] * u.scale; }
+/** The attention options from createWebGPUBackend's options (validated), for a hardware or software adapter. */
+export function attentionOptions(options: WebGPUAttentionOptions, softwareAdapter: boolean): AttentionOptions {
+  const limit = options.attentionScoresLimitBytes ?? DEFAULT_ATTENTION_SCORES_LIMIT;
+  if (typeof limit !== 'number' || Number.isNaN(limit) || limit < 0) {
+    throw new InvalidArgumentError(`createWebGPUBackend: attentionScoresLimitBytes must be a number >= 0 (bytes), got ${String(limit)}`);
   }
-  var acc: array<f32, ${p.Dv}>;
-  var m = ${LOWEST};
-  var l = 0.0;
-  for (var j0 = 0u; j0 < u.Tk; j0 += BK) {
-    let n = min(BK, u.Tk - j0);
-    for (var e = lid; e < n * D; e += ${WG}u) { kTile[e] = Kt[bt_k + j0 * D + e]; }
-    for (var e = lid; e < n * DV; e += ${WG}u) { vTile[e] = V[bt_v + j0 * DV + e]; }
-    workgroupBarrier();
-    if (live) {
-      var s: array<f32, ${p.BK}>;
-      var tileMax = ${LOWEST};
-      for (var j = 0u; j < n; j++) {
-        var dot = 0.0;
-        for (var d = 0u; d < D; d++) { dot = fma(q[d], kTile[j * D + d], dot); }
-${p.masked ? '        dot += Mask[bt_m + qi * u.maskQ + (j0 + j) * u.maskK];\n' : ''}        s[j] = dot;
-        tileMax = max(tileMax, dot);
-      }
-      let mNew = max(m, tileMax);
-      let c = exp(m - mNew);
-      l *= c;
-      for (var d = 0u; d < DV; d++) { acc[d] *= c; }
-      for (var j = 0u; j < n; j++) {
-        let w = exp(s[j] - mNew);
-        l += w;
-        for (var d = 0u; d < DV; d++) { acc[d] = fma(w, vTile[j * DV + d], acc[d]); }
-      }
-      m = mNew;
-    }
-    workgroupBarrier();
-  }
-  if (live) {
-    let o = (batch * u.Tq + qi) * DV;
-    for (var d = 0u; d < DV; d++) { O[o + d] = acc[d] / l; }
-  }
-}`,
-};
+  return { scoresLimitBytes: limit, flash: softwareAdapter ? 'simple' : 'registers' };
+}
 
-/** Keys per tile: as many as fit (K and V tiles) in workgroup memory, at most 64. */
-export function keysPerTile(limitBytes: number, D: number, Dv: number): number {
-  return Math.min(MAX_BK, Math.floor(limitBytes / (4 * (D + Dv))));
+/** Batch entries per chunk of the scores path, or 0 for the flash kernel. */
+export function scoresChunk(rt: Runtime, batches: number, Tq: number, Tk: number, options: AttentionOptions): number {
+  const perMatrix = Tq * Tk * 4;
+  const cap = Math.min(options.scoresLimitBytes, rt.limits.maxStorageBufferBindingSize, rt.limits.maxBufferSize);
+  if (perMatrix === 0 || perMatrix > cap) return 0;
+  return Math.min(batches, Math.floor(cap / perMatrix));
 }
 
 export function attention(
@@ -104,6 +83,7 @@ export function attention(
   mask: TensorInfo | null,
   attrs: { readonly scale: number },
   out: OutputInfo,
+  options: AttentionOptions = { scoresLimitBytes: DEFAULT_ATTENTION_SCORES_LIMIT },
 ): WebGPUHandle {
   const y = rt.alloc(sizeOf(out.shape), 'attention');
   const rank = out.shape.length;
@@ -112,13 +92,8 @@ export function attention(
   const Tk = k.shape[k.shape.length - 2]!;
   const Dv = v.shape[v.shape.length - 1]!;
   if (y.size === 0) return y;
-  const BK = keysPerTile(rt.limits.maxComputeWorkgroupStorageSize, D, Dv);
-  if (BK < 1) {
-    throw new InvalidArgumentError(
-      `webgpu: attention: head sizes D=${D}, Dv=${Dv} need ${4 * (D + Dv)} bytes of workgroup memory per key, more than this device's maxComputeWorkgroupStorageSize (${rt.limits.maxComputeWorkgroupStorageSize})`,
-    );
-  }
   const batchShape = out.shape.slice(0, rank - 2);
+  const batches = sizeOf(batchShape);
   const batchStrides = (shape: readonly number[], matrix: number) => broadcastStrides(shape.slice(0, -2), batchShape).map((s) => s * matrix);
   // The mask broadcasts to [...batch, Tq, Tk]: its strides over all of those axes.
   const maskStrides = mask ? broadcastStrides(mask.shape, [...batchShape, Tq, Tk]) : new Array<number>(rank).fill(0);
@@ -128,24 +103,76 @@ export function attention(
     v: { strides: batchStrides(v.shape, Tk * Dv) },
     m: { strides: maskStrides.slice(0, rank - 2) },
   });
-  const params: AttentionParams = { D, Dv, BK, masked: mask !== null, batchRank: plan.rank };
-  const uniforms = { Tq, Tk, scale: attrs.scale, maskQ: maskStrides[rank - 2]!, maskK: maskStrides[rank - 1]!, ...plan.values };
-  const buffers = [q, k, v, mask ?? q].map((t) => t.handle as WebGPUHandle);
+  const common = { scale: attrs.scale, maskQ: maskStrides[rank - 2]!, maskK: maskStrides[rank - 1]!, ...plan.values };
+  const [qh, kh, vh] = [q, k, v].map((t) => t.handle as WebGPUHandle) as [WebGPUHandle, WebGPUHandle, WebGPUHandle];
+  const mh = (mask?.handle as WebGPUHandle | undefined) ?? qh;
+
+  const chunk = scoresChunk(rt, batches, Tq, Tk, options);
+  if (chunk > 0) {
+    const scores = rt.scratch(chunk * Tq * Tk * 4);
+    const stats = rt.scratch(chunk * Tq * 8);
+    const params: ScoresParams = { masked: mask !== null, batchRank: plan.rank, tile: rt.gemmTile };
+    const steps: Step[] = [];
+    for (let b0 = 0; b0 < batches; b0 += chunk) {
+      const n = Math.min(chunk, batches - b0);
+      const uniforms = { ...common, b0 };
+      steps.push(...gemmDispatches(rt, { kernel: attentionScoresKernel, params, buffers: [qh, kh, mh, scores], uniforms }, Tq, Tk, D, n));
+      steps.push({ kernel: attentionStatsKernel, params: {}, buffers: [scores, stats], uniforms: { rows: n * Tq, len: Tk }, workgroups: statsWorkgroups(rt, n * Tq) });
+      steps.push(...gemmDispatches(rt, { kernel: attentionOutputKernel, params, buffers: [scores, stats, vh, y], uniforms }, Tq, Dv, Tk, n));
+    }
+    rt.run(steps, [scores, stats]);
+    return y;
+  }
+
+  const flashUniforms = { Tq, Tk, ...common };
+  const buffers = [qh, kh, vh, mh, y];
+  if (options.flash === 'simple') {
+    const BK = keysPerTile(rt.limits.maxComputeWorkgroupStorageSize, D, Dv);
+    if (BK < 1) throw tooLarge(rt, D, Dv);
+    const params: SimpleParams = { D, Dv, BK, masked: mask !== null, batchRank: plan.rank };
+    rt.run(flashDispatches(rt, attentionSimpleKernel, params, buffers, flashUniforms, Math.ceil(Tq / SIMPLE_ROWS), batches));
+    return y;
+  }
+  const flash = planFlash(rt.limits.maxComputeWorkgroupStorageSize, rt.limits.maxComputeInvocationsPerWorkgroup, D, Dv);
+  if (!flash) throw tooLarge(rt, D, Dv);
+  const params: FlashParams = { D, Dv, ...flash, masked: mask !== null, batchRank: plan.rank };
+  rt.run(flashDispatches(rt, flashAttentionKernel, params, buffers, flashUniforms, Math.ceil(Tq / flash.QB), batches));
+  return y;
+}
+
+/** Workgroups of the row-statistics pass: one per row, at most 65,536 and what the grid limit allows (the rest loop). */
+function statsWorkgroups(rt: Runtime, rows: number): number {
+  return Math.min(rows, STATS_MAX_WORKGROUPS, rt.limits.maxComputeWorkgroupsPerDimension ** 3);
+}
+
+function tooLarge(rt: Runtime, D: number, Dv: number): InvalidArgumentError {
+  return new InvalidArgumentError(
+    `webgpu: attention: head sizes D=${D}, Dv=${Dv} need more workgroup memory for one key than this device's maxComputeWorkgroupStorageSize (${rt.limits.maxComputeWorkgroupStorageSize})`,
+  );
+}
+
+/** A grid of query blocks by batch entries, dispatched in chunks with offsets where a side exceeds the device's limit. */
+function flashDispatches<P>(
+  rt: Runtime,
+  kernel: Kernel<P>,
+  params: P,
+  buffers: readonly WebGPUHandle[],
+  uniforms: Readonly<Record<string, number>>,
+  blocks: number,
+  batches: number,
+): Dispatch<P>[] {
   const max = rt.limits.maxComputeWorkgroupsPerDimension;
-  const tiles = Math.ceil(Tq / WG);
-  const batches = sizeOf(batchShape);
-  const steps: Dispatch<AttentionParams>[] = [];
+  const steps: Dispatch<P>[] = [];
   for (let yOff = 0; yOff < batches; yOff += max) {
-    for (let xOff = 0; xOff < tiles; xOff += max) {
+    for (let xOff = 0; xOff < blocks; xOff += max) {
       steps.push({
-        kernel: attentionKernel,
+        kernel,
         params,
-        buffers: [...buffers, y],
+        buffers,
         uniforms: { ...uniforms, offX: xOff, offY: yOff },
-        workgroups: [Math.min(max, tiles - xOff), Math.min(max, batches - yOff), 1],
+        workgroups: [Math.min(max, blocks - xOff), Math.min(max, batches - yOff), 1],
       });
     }
   }
-  rt.run(steps);
-  return y;
+  return steps;
 }

@@ -13,8 +13,27 @@ import { workgroupReduce } from '../workgroup.js';
 
 const WG = 64;
 
-const REDUCTIONS = `${workgroupReduce('rowMax_', 'f32', WG, 'max(a, b)')}
+/** Workgroup reductions `rowMax_` and `rowSum_` over the 64 invocations of a row. */
+export const ROW_REDUCTIONS = `${workgroupReduce('rowMax_', 'f32', WG, 'max(a, b)')}
 ${workgroupReduce('rowSum_', 'f32', WG, 'a + b')}`;
+
+/** Invocations per row of the row kernels (and of ROW_REDUCTIONS). */
+export const ROW_WG = WG;
+
+/**
+ * WGSL (after ROW_REDUCTIONS, inside a row entry point with `lid`, `base` and u.len) that leaves,
+ * in every invocation, the row's maximum `m` of `src[base + j]` and `s` = sum_j exp(src[base + j] - m).
+ */
+export function rowMaxSumExp(src: string, indent = '  '): string {
+  return [
+    `var m = ${NEG_INF};`,
+    `for (var j = lid; j < u.len; j += ${WG}u) { m = max(m, ${src}[base + j]); }`,
+    'm = rowMax_(lid, m);',
+    'var s = 0.0;',
+    `for (var j = lid; j < u.len; j += ${WG}u) { s += exp(${src}[base + j] - m); }`,
+    's = rowSum_(lid, s);',
+  ].map((line) => indent + line).join('\n');
+}
 
 export const softmaxKernel: Kernel<{ readonly log: boolean }> = {
   name: 'softmax',
@@ -23,14 +42,9 @@ export const softmaxKernel: Kernel<{ readonly log: boolean }> = {
   uniforms: () => [u32('rows'), u32('len')],
   cacheKey: (p) => (p.log ? 'log' : 'plain'),
   source: (p) => `${declarations(softmaxKernel, p, { xs: 'f32', dst: 'f32' })}
-${REDUCTIONS}
+${ROW_REDUCTIONS}
 ${rowMain(WG, `  let base = row * u.len;
-  var m = ${NEG_INF};
-  for (var j = lid; j < u.len; j += ${WG}u) { m = max(m, xs[base + j]); }
-  m = rowMax_(lid, m);
-  var s = 0.0;
-  for (var j = lid; j < u.len; j += ${WG}u) { s += exp(xs[base + j] - m); }
-  s = rowSum_(lid, s);
+${rowMaxSumExp('xs')}
 ${p.log
     ? `  let shift = m + log(s);
   for (var j = lid; j < u.len; j += ${WG}u) { dst[base + j] = xs[base + j] - shift; }`
