@@ -285,6 +285,22 @@ for (const w of workloads(sizes)) {
     log(`tfjs  ${w.name.padEnd(28)} ${row.tfjs.median_ms.toFixed(2)} ms, queued ${row.tfjs.queued.per_call_ms.toFixed(2)} ms (max rel diff to ours ${row.check.tfjs_vs_ours_rel.toExponential(1)})`);
   }
   for (const t of Object.values(inputs)) t.dispose();
+  if (w.name.startsWith('attention')) {
+    // The memory-efficient flash kernel alone (attentionScoresLimitBytes 0), on the same adapter:
+    // what long sequences get, and whether it would beat the materialised path here too.
+    const flash = await createWebGPUBackend({ adapter, attentionScoresLimitBytes: 0 });
+    const worstFlash = await checkOurs(w, flash, reference);
+    if (worstFlash <= 1) {
+      engine.setBackend(flash);
+      const fin = makeInputs(w.shapes, flash, 1);
+      row.ours_flash = await measure(w.flops, () => tidy(() => w.run(fin)), finishOurs);
+      if (row.tfjs) row.ratio_ours_flash_over_tfjs_queued = row.ours_flash.queued.per_call_ms / row.tfjs.queued.per_call_ms;
+      log(`flash ${w.name.padEnd(28)} ${row.ours_flash.median_ms.toFixed(2)} ms, queued ${row.ours_flash.queued.per_call_ms.toFixed(2)} ms`);
+      for (const t of Object.values(fin)) t.dispose();
+    } else log(`${w.name}: the flash path differs from the reference (worst ${worstFlash.toPrecision(3)} of tolerance); not timed`);
+    engine.setBackend(ours);
+    flash.destroy?.();
+  }
 }
 
 let blocks = null;
@@ -313,7 +329,7 @@ const lines = [
   `adapter: ${adapterDesc}${software ? '  [software adapter: CPU speed, not GPU speed]' : ''}; ${machine.cpu}, Node ${machine.node}`,
   `${pad('', 35)} ${pad('each call awaited', 20)} ${pad(`${QUEUED} calls queued`, 20)} queued time`,
   `${pad('workload', 28)} ${pad('', 6)} ${pad('ms', 10)} ${pad('GFLOP/s', 9)} ${pad('ms/call', 10)} ${pad('GFLOP/s', 9)} ours/tfjs`,
-  ...rows.flatMap((r) => [line(r.workload, 'ours', r.ours, r.ratio_ours_over_tfjs_queued), ...(r.tfjs ? [line('', 'tfjs', r.tfjs)] : [])]),
+  ...rows.flatMap((r) => [line(r.workload, 'ours', r.ours, r.ratio_ours_over_tfjs_queued), ...(r.ours_flash ? [line('', 'flash', r.ours_flash, r.ratio_ours_flash_over_tfjs_queued)] : []), ...(r.tfjs ? [line('', 'tfjs', r.tfjs)] : [])]),
   ...(blocks ? [line(blocks.workload, 'ours', blocks.ours)] : []),
 ];
 console.log(lines.join('\n'));

@@ -6,6 +6,7 @@
 export { createWebGPUBackend } from './backend.js';
 export type { WebGPUBackend, WebGPUAdapterInfo } from './backend.js';
 export type { WebGPUBackendOptions } from './gpu.js';
+export type { WebGPUAttentionOptions } from './kernels/fused/attention.js';
 export { registerWebGPUBackend, WEBGPU_PRIORITY } from './register.js';
 export { listKernels, KERNELS } from './kernels/index.js';
 export type { Kernel, KernelInfo, KernelBinding, UniformField, ScalarType, StorageAccess } from './kernel.js';

@@ -8,6 +8,7 @@
 import type { Backend } from '@denoise/core';
 import { createWebGPUBackend } from './backend.js';
 import type { WebGPUBackendOptions } from './gpu.js';
+import type { WebGPUAttentionOptions } from './kernels/fused/attention.js';
 
 /**
  * Priority among core's registered backends: above tfjs-node (30), below tfjs-node-gpu (40). A
@@ -22,7 +23,7 @@ let defaultFactory: (() => Promise<Backend>) | null = null;
 /** Calls `register` (core's registerBackend) for the 'webgpu' backend. Loads nothing. */
 export function registerWebGPUBackend(
   register: (name: 'webgpu', factory: () => Promise<Backend>, priority: number) => void,
-  options?: WebGPUBackendOptions,
+  options?: WebGPUBackendOptions & WebGPUAttentionOptions,
 ): void {
   // The same function when no options are given, so registering twice is harmless in core.
   const factory = options !== undefined ? () => createWebGPUBackend(options) : (defaultFactory ??= () => createWebGPUBackend());

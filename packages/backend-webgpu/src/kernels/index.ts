@@ -16,7 +16,7 @@ import {
 import { broadcastTo, concat, copyKernel, fill, fillKernel, pad, reshape, slice, transpose } from './layout/copy.js';
 import { reduce, argmax, reduceKernel } from './reduce/reduce.js';
 import { resize, resizeGrad, resizeGradKernel, resizeKernel } from './resize/resize.js';
-import { attention, attentionKernel } from './fused/attention.js';
+import { ATTENTION_KERNELS, attention } from './fused/attention.js';
 import { layerNorm, groupNorm, logSoftmax, normKernel, softmax, softmaxKernel } from './fused/rows.js';
 
 /** Every WGSL kernel, as data. */
@@ -25,7 +25,7 @@ export const KERNELS: readonly Kernel<any>[] = [
   unaryKernel, binaryKernel, compareKernel, whereKernel, castKernel, fillKernel, copyKernel,
   reduceKernel, matmulKernel, conv2dKernel, conv2dGradInputKernel, conv2dGradFilterKernel,
   gatherKernel, scatterCountKernel, scatterScanKernel, scatterFillKernel, scatterSortKernel, scatterSumKernel,
-  resizeKernel, resizeGradKernel, softmaxKernel, normKernel, attentionKernel,
+  resizeKernel, resizeGradKernel, softmaxKernel, normKernel, ...ATTENTION_KERNELS,
 ];
 
 /** Name, workgroup size and bindings of every WGSL kernel of the backend. */
