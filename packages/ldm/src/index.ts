@@ -44,3 +44,5 @@ export { imagesToTensor, tensorToImages, psnr } from './images/tensor.js';
 export type { PixelRange, ImagesToTensorOptions } from './images/tensor.js';
 export * from './models/index.js';
 export * from './pipelines/index.js';
+// ---- single-file checkpoints (CompVis / SD 1.x layout)
+export * from './convert/index.js';
