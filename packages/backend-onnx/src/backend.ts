@@ -94,6 +94,10 @@ interface Program extends OnnxProgram {
   readonly externals: Map<number, Tensor>;
   /** Number of the function's own outputs (then one per state update). */
   readonly nOutputs: number;
+  /** Per state update: the variable it assigns (looked up once, at recording). */
+  readonly updateTargets: readonly Tensor[];
+  /** Dtypes of every model output: the function's outputs, then the updates. */
+  readonly outputDTypes: readonly DType[];
 }
 
 function isInfo(x: unknown): x is TensorInfo {
@@ -260,7 +264,10 @@ export class OnnxBackend implements Backend {
     const exported: Graph = { ...graph, outputs: [...graph.outputs, ...updates.map((u) => values.get(u.value)!)] };
     const model = graphToOnnx(exported, { name: options.name ?? 'denoise' });
     const session = await createOnnxSession(model, { ...this.sessionOptions, runtime: this.runtime });
-    return { signature: key, graph, model, session, externals, nOutputs: graph.outputs.length };
+    const externalOf = new Map(graph.externals.map((e) => [e.id, e]));
+    const updateTargets = updates.map((u) => externals.get(externalOf.get(u.target)!.tensorId)!);
+    const outputDTypes = exported.outputs.map((o) => o.dtype);
+    return { signature: key, graph, model, session, externals, nOutputs: graph.outputs.length, updateTargets, outputDTypes };
   }
 
   private async execute(prog: Program, xs: readonly Tensor[]): Promise<Tensor | Tensor[]> {
@@ -282,24 +289,16 @@ export class OnnxBackend implements Backend {
       await feed(externalInputName(e), t);
     }
     const results = await session.run(feeds);
-    const all = [...graph.outputs, ...(graph.updates ?? []).map((u) => ({ id: u.value }))].map((o, i) => {
+    const all = prog.outputDTypes.map((dtype, i) => {
       const r = results[`output${i}`];
       if (!r) throw new InvalidArgumentError(`${this.name} compiled function: the session returned no output${i}`);
-      const info = i < prog.nOutputs ? graph.outputs[i]! : undefined;
-      const dtype = info?.dtype ?? graph.externals.find((e) => e.id === graph.updates![i - prog.nOutputs]!.target)!.dtype;
       if (!(dtype in BYTES)) throw new DTypeError(`${this.name}: unsupported dtype ${dtype}`);
       const data = (dtype === 'bool' && !(r.data instanceof Uint8Array) ? Uint8Array.from(r.data as ArrayLike<number>) : r.data) as TypedArray;
       const handle = this.track(new OnnxHandle(data, null, [...r.dims], dtype));
       return engine.makeTensor(this, handle, [...r.dims], dtype);
     });
     const outs = all.slice(0, prog.nOutputs);
-    const updates = graph.updates ?? [];
-    engine.noGrad(() =>
-      updates.forEach((u, k) => {
-        const e = graph.externals.find((x) => x.id === u.target)!;
-        prog.externals.get(e.tensorId)!.assign(all[prog.nOutputs + k]!);
-      }),
-    );
+    engine.noGrad(() => prog.updateTargets.forEach((target, k) => target.assign(all[prog.nOutputs + k]!)));
     return graph.returnsArray ? outs : outs[0]!;
   }
 }

@@ -150,17 +150,22 @@ export async function createOnnxSession(model: Uint8Array | string, options: Onn
   return new OnnxSession(raw, runtime, [...providers.filter((p) => p !== 'cpu'), 'cpu']);
 }
 
+/** ONNX Runtime's element type of a host array (Uint8Array is bool, Uint16Array float16), or null. */
+export function ortElementType(d: unknown): 'float32' | 'float64' | 'int32' | 'int64' | 'bool' | 'float16' | null {
+  if (d instanceof Float32Array) return 'float32';
+  if (d instanceof Float64Array) return 'float64';
+  if (d instanceof Int32Array) return 'int32';
+  if (d instanceof BigInt64Array) return 'int64';
+  if (d instanceof Uint16Array) return 'float16';
+  if (d instanceof Uint8Array) return 'bool';
+  return null;
+}
+
 /** Wraps a host array as a tensor of `ort` (no copy). */
 export function toOrtTensor(ort: Ort, name: string, t: OnnxTensorData): OrtTensor {
-  const dims = [...t.dims];
-  const d = t.data;
-  if (d instanceof Float32Array) return new ort.Tensor('float32', d, dims);
-  if (d instanceof Float64Array) return new ort.Tensor('float64', d, dims);
-  if (d instanceof Int32Array) return new ort.Tensor('int32', d, dims);
-  if (d instanceof BigInt64Array) return new ort.Tensor('int64', d, dims);
-  if (d instanceof Uint8Array) return new ort.Tensor('bool', d, dims);
-  if (d instanceof Uint16Array) return new ort.Tensor('float16', d, dims);
-  throw new InvalidArgumentError(`runOnnx: input '${name}' has unsupported data ${describe(d)}`);
+  const type = ortElementType(t.data);
+  if (type === null) throw new InvalidArgumentError(`runOnnx: input '${name}' has unsupported data ${describe(t.data)}`);
+  return new ort.Tensor(type, t.data as never, [...t.dims]);
 }
 
 /** Runs a session; inputs by ONNX input name (`input<i>`, `ext.<name>`); returns every output by name. */

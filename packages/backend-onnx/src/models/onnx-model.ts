@@ -11,7 +11,7 @@
 // else (a float tensor into an int64 input, float64 into float32) is a DTypeError.
 
 import { CheckpointError, DTypeError, DenoiseError, type Backend, type DType, InvalidArgumentError, ShapeError, Tensor, type TypedArray, describe, engine } from '@denoise/core';
-import { type OnnxSession, type OnnxSessionOptions, type OnnxTensorData, type OnnxTypedArray, createOnnxSession, toOrtTensor } from '../run.js';
+import { type OnnxSession, type OnnxSessionOptions, type OnnxTensorData, type OnnxTypedArray, createOnnxSession, ortElementType, toOrtTensor } from '../run.js';
 import { float16ToFloat32, toFloat16Array } from './float16.js';
 import { checkOnnxFile, scanOnnxBytes } from './onnx-file.js';
 
@@ -35,17 +35,6 @@ export interface OnnxModelRunOptions {
 export interface LoadOnnxModelOptions extends OnnxSessionOptions {
   /** How errors name the model (`<name>.run: ...`). Default: the file name, or its folder's for 'model.onnx'. */
   readonly name?: string;
-}
-
-/** Element types of host arrays passed as OnnxTensorData. */
-function dataDType(d: unknown): string | null {
-  if (d instanceof Float32Array) return 'float32';
-  if (d instanceof Float64Array) return 'float64';
-  if (d instanceof Int32Array) return 'int32';
-  if (d instanceof BigInt64Array) return 'int64';
-  if (d instanceof Uint16Array) return 'float16';
-  if (d instanceof Uint8Array) return 'bool';
-  return null;
 }
 
 /** Source dtype -> model dtypes it converts to (besides itself). */
@@ -157,7 +146,7 @@ export class OnnxModel {
         dims = v.shape;
         read = () => v.data();
       } else if (isTensorData(v)) {
-        const d = dataDType(v.data);
+        const d = ortElementType(v.data);
         if (d === null) throw new InvalidArgumentError(`${op}: input '${port.name}' data must be a Float32Array, Float64Array, Int32Array, BigInt64Array, Uint16Array (float16) or Uint8Array (bool), got ${describe(v.data)}`);
         if (!Array.isArray(v.dims) || v.dims.some((n) => !Number.isInteger(n) || n < 0)) throw new InvalidArgumentError(`${op}: input '${port.name}' dims must be non-negative integers, got ${describe(v.dims)}`);
         const size = v.dims.reduce((p, n) => p * n, 1);
