@@ -9,8 +9,9 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AdamW, Generator, engine, gradients, registerBackend, resolveBackend, saveSafetensors, tensor } from '@denoise/core';
-import { compileOnnx, registerOnnxBackend } from '@denoise/backend-onnx';
+import { AdamW, Generator, gradients, saveSafetensors, tensor } from '@denoise/core';
+import { compileOnnx } from '@denoise/backend-onnx';
+import { trainingBackend } from './backend.mjs';
 import { TEACHER_SMALL, Vocabulary, initTeacher, loadDiffusionLM, loadE2E, perplexity, teacherLoss } from '@denoise/diffusion-lm';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -28,14 +29,7 @@ const seed = Number(args.seed ?? 0);
 const outPath = args.out ?? join(here, 'checkpoints', 'teacher.safetensors');
 mkdirSync(dirname(outPath), { recursive: true });
 
-const fallback = (args.fallback ?? 'tfjs-wasm,reference').split(',');
-if (fallback.some((f) => f.startsWith('tfjs')) || (args.backend ?? '').startsWith('tfjs')) {
-  const { registerTfjsBackends } = await import('@denoise/backend-tfjs');
-  registerTfjsBackends(registerBackend);
-}
-registerOnnxBackend(registerBackend, { threads: Number(args.threads ?? 2), fallback });
-const backend = await resolveBackend([args.backend ?? 'onnx']);
-engine.setBackend(backend);
+const backend = await trainingBackend(args);
 
 const t0 = performance.now();
 const [train, dev] = await Promise.all([loadE2E('train', args['data-dir']), loadE2E('dev', args['data-dir'])]);

@@ -17,8 +17,9 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AdamW, EMA, Generator, engine, gradients, registerBackend, resolveBackend, tidy } from '@denoise/core';
-import { compileOnnx, registerOnnxBackend } from '@denoise/backend-onnx';
+import { AdamW, EMA, Generator, engine, gradients, tidy } from '@denoise/core';
+import { compileOnnx } from '@denoise/backend-onnx';
+import { trainingBackend } from './backend.mjs';
 import {
   DiffusionLM, E2E_SMALL, Vocabulary, diffusionLMLoss, disposeBatch, initParams, loadDiffusionLM, loadE2E, makeBatch, saveDiffusionLM, sqrtSchedule,
 } from '@denoise/diffusion-lm';
@@ -53,17 +54,7 @@ const outPath = args.out ?? join(here, 'checkpoints', 'e2e.safetensors');
 mkdirSync(dirname(statePath), { recursive: true });
 mkdirSync(dirname(outPath), { recursive: true });
 
-// Backend: the onnx backend (eager ops on tfjs-wasm) unless told otherwise.
-// tfjs is loaded only when asked for (a bundled copy of this script runs without it).
-const fallback = (args.fallback ?? 'tfjs-wasm,reference').split(',');
-if (fallback.some((f) => f.startsWith('tfjs')) || (args.backend ?? '').startsWith('tfjs')) {
-  const { registerTfjsBackends } = await import('@denoise/backend-tfjs');
-  registerTfjsBackends(registerBackend);
-}
-registerOnnxBackend(registerBackend, { threads: Number(args.threads ?? 2), fallback });
-const backendName = args.backend ?? 'onnx';
-const backend = await resolveBackend([backendName]);
-engine.setBackend(backend);
+const backend = await trainingBackend(args);
 
 // Data.
 const t0 = performance.now();

@@ -1,6 +1,6 @@
 // The network's shapes and time embedding, the loss terms against values computed by hand on a
 // tiny input, and a few optimizer steps that lower the whole objective.
-import { AdamW, Generator, type Tensor, engine, gradients, tensor, tidy, variable } from '@denoise/core';
+import { AdamW, Generator, type Tensor, engine, gradients, mul, sum, tensor, tidy, variable } from '@denoise/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { diffusionLMLoss, disposeBatch, lossTerms, makeBatch, sqrtSchedule } from './loss.js';
 import { type DiffusionLMConfig, denoise, initParams, parameterShapes, timestepEmbedding } from './model.js';
@@ -39,10 +39,7 @@ describe('the Diffusion-LM network', () => {
 function op(t: Tensor): Tensor {
   // A fixed weighted sum, so that every output entry gets a gradient.
   const w = tensor(Float32Array.from({ length: t.size }, (_, i) => Math.sin(i + 1)), t.shape);
-  return tidy(() => {
-    const s = engine.runKernel('reduce', [engine.runKernel('binary', [t, w], { op: 'mul' }, { shape: t.shape, dtype: t.dtype })], { op: 'sum', axes: t.shape.map((_, i) => i), keepDims: false }, { shape: [], dtype: t.dtype });
-    return s;
-  });
+  return sum(mul(t, w));
 }
 
 describe('the loss terms', () => {
