@@ -16,8 +16,9 @@ import { imagesToTensor } from '../images/tensor.js';
 import { saveModel } from '../models/io.js';
 import { gunzip, vocabularyFromBpeText } from '../tokenizer/vocabulary.js';
 import { writePngs } from './images.js';
-import { loadStableDiffusionPipeline } from './load.js';
-import type { StableDiffusionPipeline } from './stable-diffusion.js';
+import { saveSingleFileCheckpoint } from '../convert/single-file.js';
+import { loadSingleFilePipeline, loadStableDiffusionPipeline } from './load.js';
+import { SD15_SCHEDULER, StableDiffusionPipeline } from './stable-diffusion.js';
 import { SD_DDIM, SD_EULER, leftHalfMask, testImage, tinyPipeline, tinyUNet, tinyVAE } from './test-components.js';
 
 const root = mkdtempSync(path.join(tmpdir(), 'ldm-pipelines-'));
@@ -333,6 +334,34 @@ describe('files', () => {
     loaded.dispose();
     rmSync(path.join(dir, 'vae'), { recursive: true });
     await expect(loadStableDiffusionPipeline(dir)).rejects.toThrow(/vae .* is missing/);
+  });
+
+  it('loadSingleFilePipeline reads a single file (ours, fp32 and fp16) with the shipped tokenizer and SD 1.x\'s scheduler', async () => {
+    const file = path.join(root, 'tiny-sd.safetensors');
+    const models = { unet: p.unet, vae: p.vae, textEncoder: p.textEncoder! };
+    await saveSingleFileCheckpoint(file, models);
+    const configs = { unetConfig: p.unet.config, vaeConfig: p.vae.config, clipConfig: p.textEncoder!.config };
+    const loaded = await loadSingleFilePipeline(file, configs);
+    expect(loaded.scheduler.className).toBe('PNDMScheduler');
+    const run = (q: StableDiffusionPipeline) => latentsOf(q.textToImage({ prompt: 'a lighthouse', steps: 3, returnLatents: true }));
+    // The same models under SD 1.x's scheduler (not disposed: they are p's).
+    const pndm = new StableDiffusionPipeline({ unet: p.unet, vae: p.vae, textEncoder: p.textEncoder, tokenizer: p.tokenizer, scheduler: SD15_SCHEDULER });
+    const b = await run(loaded);
+    expect(maxDiff((await run(pndm)).latents, b.latents)).toBe(0);
+    const a = await run(p);
+    loaded.dispose();
+    // From bytes, float16 weights, another scheduler.
+    const half = path.join(root, 'tiny-sd-fp16.safetensors');
+    await saveSingleFileCheckpoint(half, models, { float16: true });
+    const fromBytes = await loadSingleFilePipeline(new Uint8Array(readFileSync(half)), { ...configs, scheduler: SD_EULER });
+    expect(fromBytes.scheduler.className).toBe('EulerDiscreteScheduler');
+    const c = await run(fromBytes);
+    const err = maxDiff(a.latents, c.latents);
+    expect(err).toBeGreaterThan(0);
+    expect(err).toBeLessThan(0.05 * Math.max(1, maxDiff(a.latents, new Float32Array(a.latents.length))));
+    fromBytes.dispose();
+    // A mismatched config is one error naming the file keys.
+    await expect(loadSingleFilePipeline(file, { ...configs, unetConfig: { ...p.unet.config, in_channels: 9 } })).rejects.toThrow(/model\.diffusion_model\.input_blocks\.0\.0\.weight/);
   });
 
   it('writePngs writes one file per image, numbered', async () => {

@@ -41,6 +41,12 @@ export const X4_LOW_RES_SCHEDULER: DiffusersSchedulerConfig = Object.freeze({
   _class_name: 'DDPMScheduler', num_train_timesteps: 1000, beta_schedule: 'scaled_linear', beta_start: 0.0001, beta_end: 0.02,
 });
 
+/** Stable Diffusion 1.x's scheduler_config.json (PNDM, as the released pipelines ship it): the default for single files. */
+export const SD15_SCHEDULER: DiffusersSchedulerConfig = Object.freeze({
+  _class_name: 'PNDMScheduler', num_train_timesteps: 1000, beta_schedule: 'scaled_linear', beta_start: 0.00085, beta_end: 0.012,
+  set_alpha_to_one: false, skip_prk_steps: true, steps_offset: 1, trained_betas: null, clip_sample: false,
+});
+
 export interface StableDiffusionComponents {
   unet: UNet2DConditionModel;
   vae: AutoencoderKL;
