@@ -8,7 +8,7 @@ export { sizeOf, stridesOf, broadcastShapes, shapesEqual } from './tensor/shape.
 export { Tensor, isTensor } from './tensor/tensor.js';
 export type { NestedArray } from './tensor/tensor.js';
 export type {
-  Backend, BackendCapabilities, BackendMemory, DataHandle, TensorInfo, OutputInfo, PrimitiveKernels, PrimitiveName, FusedKernels, FusedName,
+  Backend, BackendCapabilities, BackendCompileOptions, BackendMemory, CompiledFunction, DataHandle, TensorInfo, OutputInfo, PrimitiveKernels, PrimitiveName, FusedKernels, FusedName,
   UnaryOp, BinaryOp, CompareOp, ReduceOp, Conv2dAttrs, ResizeAttrs, ResizeMode,
 } from './backend/types.js';
 export { PRIMITIVE_NAMES, UNARY_OPS, BINARY_OPS, COMPARE_OPS, REDUCE_OPS } from './backend/types.js';

@@ -7,6 +7,7 @@
 // operates on the last two axes with the leading (batch) axes broadcast.
 
 import type { DType, TypedArray } from '../tensor/dtype.js';
+import type { Tensor } from '../tensor/tensor.js';
 
 /** A backend's own handle to a tensor's storage. Core never looks inside. */
 export type DataHandle = object;
@@ -197,4 +198,22 @@ export interface Backend {
   memory(): BackendMemory;
   /** Releases everything (device, worker threads). Optional. */
   destroy?(): void;
+  /**
+   * Records `fn` as a whole graph and runs it as one program (the onnx backend: an ONNX Runtime
+   * session per input signature). Optional: backends without it run everything eagerly. Models
+   * use it where one call is a large fixed graph (a UNet evaluation, a VAE decode).
+   */
+  compile?(fn: (...xs: Tensor[]) => Tensor | Tensor[], options?: BackendCompileOptions): CompiledFunction;
+}
+
+export interface BackendCompileOptions {
+  /** A name for the recorded program (diagnostics, exported model names). */
+  readonly name?: string;
+}
+
+/** What Backend.compile returns: async, the same arguments and results as the function it records. */
+export interface CompiledFunction {
+  (...xs: Tensor[]): Promise<Tensor | Tensor[]>;
+  /** Releases the recorded programs (sessions). */
+  dispose(): Promise<void>;
 }

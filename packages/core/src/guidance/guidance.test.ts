@@ -12,7 +12,8 @@ import type { Tensor } from '../tensor/tensor.js';
 import { sample } from '../samplers/sample.js';
 import { euler } from '../samplers/euler.js';
 import { appendZero, karrasSigmas } from '../schedules/sigmas.js';
-import type { Denoiser } from '../samplers/types.js';
+import type { AsyncDenoiser, Denoiser } from '../samplers/types.js';
+import { asyncDenoiser, isAsyncDenoiser } from '../samplers/denoiser.js';
 import { classifierFreeGuidance, classifierFreeGuidanceBatched, gradientGuidance } from './index.js';
 import { gaussianDenoiser as closedForm } from '../samplers/closed-form.js';
 import { condGaussianDenoiser, linearLogit, moments, sumLogSigmoid } from './test-gaussians.js';
@@ -44,7 +45,7 @@ function eulerGain(sigmas: readonly number[], s2: number): number {
   return A;
 }
 
-async function run<C>(denoiser: Denoiser<C>, cond: C, x: Tensor, seed = 0): Promise<Float64Array> {
+async function run<C>(denoiser: Denoiser<C> | AsyncDenoiser<C>, cond: C, x: Tensor, seed = 0): Promise<Float64Array> {
   const out = await sample(euler(), denoiser, x, { sigmas: SIGMAS, gen: new Generator(seed), cond });
   const v = Float64Array.from(out.dataSync());
   out.dispose();
@@ -112,6 +113,42 @@ describe('classifierFreeGuidance', () => {
     expect(maxAbsDiff(hi.dataSync(), refU.dataSync())).toBeLessThan(1e-14);
     expect(maxAbsDiff(lo.dataSync(), refC.dataSync())).toBeLessThan(1e-14);
     for (const t of [hi, lo, refU, refC, x, muC, muU]) t.dispose();
+  });
+
+  it('async denoisers: both combinators return AsyncDenoisers whose samples equal the synchronous ones bit for bit, and free what they make', async () => {
+    const base = condGaussianDenoiser(S2);
+    const asyncBase = asyncDenoiser(async (x: Tensor, sigma: number, mu: Tensor) => {
+      await new Promise((r) => setTimeout(r, 0));
+      return engine.tidy(() => base(x, sigma, mu));
+    });
+    const join = (a: Tensor, b: Tensor) => concat([a, b], 0);
+    const muC = tensor([[2, -1], [1, 1], [0, 3]], undefined, F64);
+    const muU = tensor([[0, 0.5], [0, 0.5], [0, 0.5]], undefined, F64);
+    const cond = { cond: muC, uncond: muU };
+    const pairs = [
+      [classifierFreeGuidance(base, { scale: 3 }), classifierFreeGuidance(asyncBase, { scale: 3 })],
+      [classifierFreeGuidanceBatched(base, { scale: 3, concat: join }), classifierFreeGuidanceBatched(asyncBase, { scale: 3, concat: join })],
+    ] as const;
+    for (const [syncD, asyncD] of pairs) {
+      expect(isAsyncDenoiser(syncD)).toBe(false);
+      expect(isAsyncDenoiser(asyncD)).toBe(true);
+      const x = randn([3, 2], new Generator(4), { dtype: 'float64', std: 80 });
+      const before = engine.memory().numTensors;
+      const a = await run(syncD, cond, x);
+      const b = await run(asyncD, cond, x);
+      expect(engine.memory().numTensors).toBe(before);
+      expect(Array.from(b)).toEqual(Array.from(a));
+      expect(maxAbsDiff(a, new Float64Array(a.length))).toBeGreaterThan(0.1);
+      x.dispose();
+    }
+    // A join that hands back the caller's own tensors: they are not freed.
+    const same = classifierFreeGuidanceBatched(asyncDenoiser(async (x: Tensor, _s: number, c: { a: Tensor }) => add(x, mul(c.a, 0))), { scale: 2, concat: (a: { a: Tensor }) => a });
+    const x = tensor([[1, 2], [3, 4]], undefined, F64);
+    const k = { a: tensor([[0, 0], [0, 0], [0, 0], [0, 0]], undefined, F64) };
+    const out = await same(x, 1, { cond: k, uncond: k });
+    expect(Array.from(out.dataSync())).toEqual([1, 2, 3, 4]);
+    expect(k.a.isDisposed).toBe(false);
+    for (const t of [out, x, k.a, muC, muU]) t.dispose();
   });
 
   it('sampling (Euler, many starts) moves the sample mean to mu_u + w (mu_c - mu_u), same variance; w = 1 is the conditional model', async () => {

@@ -43,7 +43,18 @@ describe.each(SAMPLER_NAMES)('%s through sample()', (name) => {
     expect(progress.every((p) => p.total === 8)).toBe(true);
     expect(progress.map((p) => p.sigma)).toEqual(sigmas.slice(1));
     expect(progress[0]!.x0.length).toBe(6);
-    for (const t of [a, b, c]) t.dispose();
+    // An async callback is awaited while x0 is alive: the same values read later, the same result.
+    const later: number[][] = [];
+    const d = await sample(getSampler(name), D, x, {
+      sigmas, gen: new Generator(42),
+      onProgress: async (p) => {
+        await new Promise((r) => setTimeout(r, 1));
+        later.push(Array.from(await p.x0.data()));
+      },
+    });
+    expect(later).toEqual(progress.map((p) => p.x0));
+    expect(read(d)).toEqual(read(a));
+    for (const t of [a, b, c, d]) t.dispose();
     expect(x.isDisposed).toBe(false);
     expect(engine.memory().numTensors).toBe(before);
     x.dispose();

@@ -157,7 +157,9 @@ export async function sample<C>(sampler: Sampler, denoiser: Denoiser<C> | AsyncD
           next = replaced;
         }
       }
-      options.onProgress?.({ step: i - start + 1, total: steps - start, sigma: sigmas[i + 1]!, x0: result.x0 });
+      const progressed = options.onProgress?.({ step: i - start + 1, total: steps - start, sigma: sigmas[i + 1]!, x0: result.x0 });
+      // An async callback (reading x0 back from a GPU) is awaited while x0 is alive.
+      if (progressed instanceof Promise) await progressed;
       // Free what this step no longer needs: the previous sample (not the caller's), the x0 and
       // mean of this step, and old state that the new state does not carry over.
       const keep = newState;

@@ -108,8 +108,11 @@ export interface SampleOptions<C = unknown> {
    * replaced tensor; the hook must not free the tensors it is given.
    */
   onStep?: (info: StepInfo) => Tensor | void;
-  /** Called after each step with the predicted x0. */
-  onProgress?: (info: ProgressInfo) => void;
+  /**
+   * Called after each step with the predicted x0 (alive until the callback returns, or until the
+   * promise it returns settles: the loop awaits it, so a callback may read x0 asynchronously).
+   */
+  onProgress?: (info: ProgressInfo) => unknown;
   /** Cancels between steps with an AbortError. */
   signal?: AbortSignal;
 }

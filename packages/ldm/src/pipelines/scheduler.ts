@@ -25,8 +25,8 @@
 // alike: np.interp over the training sigmas, optional Karras / exponential ladders).
 
 import {
-  InvalidArgumentError, SAMPLER_NAMES, SCHEDULER_CLASSES, createScheduler, describe, getSampler, sigmasFromAlphasCumprod, timestepLookup, vpDenoiser,
-  type Denoiser, type DiffusersSchedulerConfig, type Prediction, type Sampler, type SamplerName, type SchedulerClassName, type VPNetwork,
+  InvalidArgumentError, SAMPLER_NAMES, SCHEDULER_CLASSES, createScheduler, describe, getSampler, sigmasFromAlphasCumprod, timestepLookup, vpDenoiser, vpDenoiserAsync,
+  type AsyncDenoiser, type AsyncVPNetwork, type Denoiser, type DiffusersSchedulerConfig, type Prediction, type Sampler, type SamplerName, type SchedulerClassName, type VPNetwork,
 } from '@denoise/core';
 
 /** Every scheduler class a pipeline's scheduler_config.json may name. */
@@ -212,11 +212,21 @@ export class PipelineScheduler {
    * model sees integer timesteps).
    */
   denoiser<C>(net: VPNetwork<C>, plan?: SamplingPlan): Denoiser<C> {
-    const exact = plan ? this.networkTimesteps.get(plan) : undefined;
-    if (plan && !exact) throw new InvalidArgumentError(`${this.className}.denoiser: plan must come from this scheduler's plan()`);
-    const round = this.quantize;
-    const timestep = (t: number) => exact?.get(t) ?? (round ? Math.round(t) : t);
+    const timestep = this.timestepFor('denoiser', plan);
     return vpDenoiser((xIn, t, cond: C) => net(xIn, timestep(t), cond), { alphasCumprod: this.alphasCumprod, prediction: this.prediction });
+  }
+
+  /** `denoiser` for a network that runs asynchronously (a compiled UNet): the same timesteps and scaling, awaited. */
+  denoiserAsync<C>(net: AsyncVPNetwork<C>, plan?: SamplingPlan): AsyncDenoiser<C> {
+    const timestep = this.timestepFor('denoiserAsync', plan);
+    return vpDenoiserAsync((xIn, t, cond: C) => net(xIn, timestep(t), cond), { alphasCumprod: this.alphasCumprod, prediction: this.prediction });
+  }
+
+  private timestepFor(op: string, plan: SamplingPlan | undefined): (t: number) => number {
+    const exact = plan ? this.networkTimesteps.get(plan) : undefined;
+    if (plan && !exact) throw new InvalidArgumentError(`${this.className}.${op}: plan must come from this scheduler's plan()`);
+    const round = this.quantize;
+    return (t: number) => exact?.get(t) ?? (round ? Math.round(t) : t);
   }
 }
 

@@ -15,10 +15,14 @@
 //      combinator, inpainting's blend of known latents as an onStep hook;
 //   6. progress (with TAESD or latent-projection previews), cancellation between steps;
 //   7. VAE decoding of latents / scaling_factor into RGBA images.
+//
+// On a backend that compiles (Backend.compile: the onnx backend), the UNet evaluation and the VAE
+// decode run as recorded programs (one per input shape, kept for later calls) through the async
+// forms of the same wrappers; everything else runs eagerly.
 
 import {
-  InvalidArgumentError, ShapeError, add, classifierFreeGuidanceBatched, concat, createScheduler, describe, dispose, keep, mul, randn, resize, sample, sub, tensor, tidy,
-  zeros, type Denoiser, type DiffusersSchedulerConfig, type ProgressInfo, type Sampler, type SamplerName, type StepInfo, type Tensor,
+  InvalidArgumentError, ShapeError, add, classifierFreeGuidanceBatched, concat, createScheduler, describe, dispose, getBackend, keep, mul, randn, resize, sample, sub, tensor, tidy,
+  zeros, type AsyncDenoiser, type Backend, type CompiledFunction, type Denoiser, type DiffusersSchedulerConfig, type ProgressInfo, type Sampler, type SamplerName, type StepInfo, type Tensor,
 } from '@denoise/core';
 import type { RgbaImage } from '../images/png.js';
 import { imagesToTensor } from '../images/tensor.js';
@@ -61,6 +65,11 @@ export interface StableDiffusionComponents {
   taesd?: TinyAutoencoder | null;
   /** The latent-to-RGB projection of previews without TAESD: one [r, g, b] row per latent channel. */
   latentRgbFactors?: readonly (readonly number[])[];
+  /**
+   * Run the UNet and the VAE decode as compiled programs: 'auto' (default) where the current
+   * backend can compile (the onnx backend), true to require it (an error elsewhere), false never.
+   */
+  compile?: boolean | 'auto';
 }
 
 export type PreviewMode = 'none' | 'taesd' | 'latent';
@@ -210,6 +219,9 @@ export class StableDiffusionPipeline {
   readonly lowResScheduler: DiffusersSchedulerConfig;
   readonly taesd: TinyAutoencoder | null;
   readonly latentRgbFactors: readonly (readonly number[])[];
+  readonly compile: boolean | 'auto';
+  /** Compiled UNet / decode programs per backend (made on first use). */
+  private readonly compiled = new Map<Backend, { unet: CompiledFunction; decode: CompiledFunction }>();
 
   constructor(components: StableDiffusionComponents) {
     const op = 'new StableDiffusionPipeline';
@@ -227,6 +239,8 @@ export class StableDiffusionPipeline {
     this.taesd = c.taesd ?? null;
     this.scheduler = c.scheduler instanceof PipelineScheduler ? c.scheduler : new PipelineScheduler(c.scheduler);
     this.lowResScheduler = c.lowResScheduler ?? X4_LOW_RES_SCHEDULER;
+    if (c.compile !== undefined && c.compile !== 'auto' && typeof c.compile !== 'boolean') throw new InvalidArgumentError(`${op}: components.compile must be true, false or 'auto', got ${describe(c.compile)}`);
+    this.compile = c.compile ?? 'auto';
     const latent = this.vae.config.latent_channels;
     const factors = c.latentRgbFactors ?? defaultLatentRgbFactors(latent);
     if (!Array.isArray(factors) || factors.length !== latent || !factors.every((r) => Array.isArray(r) && r.length === 3 && r.every(Number.isFinite))) {
@@ -258,8 +272,13 @@ export class StableDiffusionPipeline {
     return u.encoder_hid_dim ?? (Array.isArray(u.cross_attention_dim) ? u.cross_attention_dim[0]! : u.cross_attention_dim);
   }
 
-  /** Frees every component's weights. */
+  /** Frees every component's weights (and releases compiled programs). */
   dispose(): void {
+    for (const c of this.compiled.values()) {
+      void c.unet.dispose();
+      void c.decode.dispose();
+    }
+    this.compiled.clear();
     this.unet.dispose();
     this.vae.dispose();
     this.textEncoder?.dispose();
@@ -558,33 +577,76 @@ export class StableDiffusionPipeline {
     });
   }
 
-  /** Preview images of x0 at the output size: TAESD when asked for and present, else the latent projection. */
-  private previewImages(mode: PreviewMode, x0: Tensor, height: number, width: number): RgbaImage[] {
-    return tidy(() => {
-      if (mode === 'taesd' && this.taesd) {
-        const img = this.taesd.decode(x0);
-        return planesToRgba(img.dataSync() as Float32Array, img.shape as [number, number, number, number], { range: '0,1', outHeight: height, outWidth: width });
+  /** Preview images of x0 at the output size: TAESD when asked for and present, else the latent projection (read asynchronously: GPU backends too). */
+  private async previewImages(mode: PreviewMode, x0: Tensor, height: number, width: number): Promise<RgbaImage[]> {
+    const taesd = mode === 'taesd' && this.taesd ? this.taesd : null;
+    const img = taesd ? tidy(() => taesd.decode(x0)) : x0;
+    let values: Float32Array;
+    try {
+      values = (await img.data()) as Float32Array;
+    } finally {
+      if (img !== x0) img.dispose();
+    }
+    const shape = img.shape as [number, number, number, number];
+    return taesd
+      ? planesToRgba(values, shape, { range: '0,1', outHeight: height, outWidth: width })
+      : planesToRgba(values, shape, { range: '-1,1', outHeight: height, outWidth: width, factors: this.latentRgbFactors });
+  }
+
+  /** The compiled UNet and decode for the current backend, or null where the pipeline runs eagerly. */
+  private programs(op: string): { unet: CompiledFunction; decode: CompiledFunction } | null {
+    if (this.compile === false) return null;
+    const backend = getBackend();
+    if (typeof backend.compile !== 'function') {
+      if (this.compile === true) throw new InvalidArgumentError(`${op}: components.compile is true but backend "${backend.name}" cannot compile (use the onnx backend, or compile: 'auto')`);
+      return null;
+    }
+    let p = this.compiled.get(backend);
+    if (!p) {
+      const unet = this.unet;
+      p = {
+        unet: backend.compile((x: Tensor, t: Tensor, context: Tensor, classLabels?: Tensor) => unet.forward(x, t, context, classLabels ? { classLabels } : {}), { name: 'unet' }),
+        decode: backend.compile((z: Tensor) => this.decodeLatents(z), { name: 'vae_decoder' }),
+      };
+      this.compiled.set(backend, p);
+    }
+    return p;
+  }
+
+  /** The VP denoiser over the UNet: eager, or awaiting the compiled program. */
+  private unetDenoiser(r: Resolved, programs: { unet: CompiledFunction } | null): Denoiser<UNetCond> | AsyncDenoiser<UNetCond> {
+    const unet = this.unet;
+    if (!programs) {
+      return this.scheduler.denoiser<UNetCond>((xIn, t, c) =>
+        unet.forward(c.extra ? concat([xIn, c.extra], 1) : xIn, t, c.context, c.classLabels ? { classLabels: c.classLabels } : {}), r.plan,
+      );
+    }
+    return this.scheduler.denoiserAsync<UNetCond>(async (xIn, t, c) => {
+      const batch = xIn.shape[0]!;
+      // Made here and freed after the run: the concatenated input and the timestep tensor.
+      const made = tidy(() => ({ x: c.extra ? concat([xIn, c.extra], 1) : null, t: tensor(new Float32Array(batch).fill(t), [batch]) }));
+      try {
+        const args = [made.x ?? xIn, made.t, c.context, ...(c.classLabels ? [c.classLabels] : [])];
+        return (await programs.unet(...args)) as Tensor;
+      } finally {
+        made.x?.dispose();
+        made.t.dispose();
       }
-      return planesToRgba(x0.dataSync() as Float32Array, x0.shape as [number, number, number, number], {
-        range: '-1,1', outHeight: height, outWidth: width, factors: this.latentRgbFactors,
-      });
-    });
+    }, r.plan);
   }
 
   /** Runs the sampler from spec.x, then decodes. Frees spec.x and everything made here. */
   private async denoise(r: Resolved, gen: BatchGenerator, spec: DenoiseSpec): Promise<PipelineResult> {
-    const unet = this.unet;
     let latents: Tensor | null = null;
     try {
-      const base = this.scheduler.denoiser<UNetCond>((xIn, t, c) =>
-        unet.forward(c.extra ? concat([xIn, c.extra], 1) : xIn, t, c.context, c.classLabels ? { classLabels: c.classLabels } : {}), r.plan,
-      );
+      const programs = this.programs(r.op);
+      const base = this.unetDenoiser(r, programs);
       const guided = spec.uncond !== null;
-      const denoiser = (guided ? classifierFreeGuidanceBatched(base, { scale: r.guidance, concat: joinConds }) : base) as Denoiser<unknown>;
+      const denoiser = (guided ? classifierFreeGuidanceBatched(base as AsyncDenoiser<UNetCond>, { scale: r.guidance, concat: joinConds }) : base) as Denoiser<unknown>;
       const cond = guided ? { cond: spec.cond, uncond: spec.uncond } : spec.cond;
       const onProgress = r.onProgress
-        ? (p: ProgressInfo) => {
-          const previews = r.previews === 'none' ? null : this.previewImages(r.previews, p.x0, spec.height, spec.width);
+        ? async (p: ProgressInfo) => {
+          const previews = r.previews === 'none' ? null : await this.previewImages(r.previews, p.x0, spec.height, spec.width);
           r.onProgress!({ step: p.step, total: p.total, sigma: p.sigma, ...(previews ? { preview: previews[0]!, previews } : {}) });
         }
         : undefined;
@@ -593,7 +655,7 @@ export class StableDiffusionPipeline {
         ...(spec.onStep ? { onStep: spec.onStep } : {}), ...(onProgress ? { onProgress } : {}), ...(r.signal ? { signal: r.signal } : {}),
       });
       throwIfAborted(r.op, r.signal, 'decoding');
-      const decoded = this.decodeLatents(latents);
+      const decoded = programs ? ((await programs.decode(latents)) as Tensor) : this.decodeLatents(latents);
       let values: ArrayLike<number>;
       try {
         values = (await decoded.data()) as Float32Array;
