@@ -4,20 +4,22 @@
 // the middle generated), scored the same way. Prints a table and writes results/eval.json.
 //
 //   node evaluate.mjs [--model checkpoints/e2e.safetensors] [--teacher checkpoints/teacher.safetensors]
+//
+// Without --model / --teacher, the models shipped in @denoise/diffusion-lm's assets are measured.
 //                     [--samples 200] [--steps 200] [--infill 100] [--seed 0] [--backend tfjs-wasm]
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Generator, engine, loadSafetensors, registerBackend, resolveBackend } from '@denoise/core';
+import { Generator, engine, registerBackend, resolveBackend } from '@denoise/core';
 import { registerTfjsBackends } from '@denoise/backend-tfjs';
-import { Vocabulary, distinctN, loadDiffusionLM, loadE2E, perplexity } from '@denoise/diffusion-lm';
+import { distinctN, loadDiffusionLM, loadE2E, loadPretrainedDiffusionLM, loadPretrainedTeacher, loadTeacher } from '@denoise/diffusion-lm';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const args = {};
 for (let i = 2; i < process.argv.length; i += 2) args[process.argv[i].replace(/^--/, '')] = process.argv[i + 1];
-const modelPath = args.model ?? join(here, 'checkpoints', 'e2e.safetensors');
-const teacherPath = args.teacher ?? join(here, 'checkpoints', 'teacher.safetensors');
+const modelPath = args.model ?? 'shipped';
+const teacherPath = args.teacher ?? 'shipped';
 const nSamples = Number(args.samples ?? 200);
 const steps = Number(args.steps ?? 200);
 const nInfill = Number(args.infill ?? 100);
@@ -27,13 +29,10 @@ registerTfjsBackends(registerBackend);
 const backend = await resolveBackend([args.backend ?? 'tfjs-wasm']);
 engine.setBackend(backend);
 
-const { model } = await loadDiffusionLM(modelPath, { backend });
-const t = await loadSafetensors(teacherPath, { backend });
-const teacherConfig = JSON.parse(t.metadata.config);
-const teacherVocab = new Vocabulary(JSON.parse(t.metadata.vocab));
-if (teacherVocab.words.join('\n') !== model.vocab.words.join('\n')) throw new Error('evaluate.mjs: the teacher and the model have different vocabularies');
-const teacher = Object.fromEntries(t.tensors);
-const ppl = (sents) => perplexity(teacher, teacherConfig, model.vocab, sents);
+const { model, metadata } = args.model ? await loadDiffusionLM(args.model, { backend }) : await loadPretrainedDiffusionLM({ backend });
+const t = args.teacher ? await loadTeacher(args.teacher, { backend }) : await loadPretrainedTeacher({ backend });
+if (t.vocab.words.join('\n') !== model.vocab.words.join('\n')) throw new Error('evaluate.mjs: the teacher and the model have different vocabularies');
+const ppl = (sents) => t.perplexity(sents);
 
 const dev = await loadE2E('dev');
 // Held-out human sentences: a fixed random subset of the dev set.
@@ -77,5 +76,5 @@ console.log(`${'what'.padEnd(36)} ${'n'.padStart(5)} ${'ppl'.padStart(8)} ${'x h
 for (const r of rows) console.log(`${r.what.padEnd(36)} ${String(r.n).padStart(5)} ${r.perplexity.toFixed(2).padStart(8)} ${r.ratio_to_human.toFixed(2).padStart(8)} ${r.distinct1.toFixed(3).padStart(7)} ${r.distinct2.toFixed(3).padStart(7)}`);
 for (const r of rows) if (r.examples) console.log(`\n${r.what}:\n  ${r.examples.join('\n  ')}`);
 mkdirSync(join(here, 'results'), { recursive: true });
-writeFileSync(join(here, 'results', 'eval.json'), JSON.stringify({ date: new Date().toISOString(), model: modelPath, teacher: teacherPath, teacher_dev_perplexity: Number(t.metadata.dev_perplexity), rows }, null, 2) + '\n');
+writeFileSync(join(here, 'results', 'eval.json'), JSON.stringify({ date: new Date().toISOString(), model: modelPath, model_trained_steps: Number(metadata.trained_steps), teacher: teacherPath, teacher_steps: Number(t.metadata.steps), teacher_dev_perplexity: Number(t.metadata.dev_perplexity), rows }, null, 2) + '\n');
 process.exit(0);

@@ -1,19 +1,15 @@
 // Generates sentences from a trained Diffusion-LM (default: the model shipped in
-// @denoise/diffusion-lm's assets, else checkpoints/e2e.safetensors).
+// @denoise/diffusion-lm's assets; --model for one trained with train.mjs).
 //
 //   node generate.mjs [--n 5] [--steps 200] [--seed 0] [--no-clamp] [--sampler ddpm|ddim] [--mbr 1]
 //                     [--infill "START The Eagle _ _ _ _ _ _ city centre . END"] [--model path] [--backend tfjs-wasm]
 //
 // In --infill, "_" marks a position to generate; the template is padded with PAD to the model's length.
 
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { engine, registerBackend, resolveBackend } from '@denoise/core';
 import { registerTfjsBackends } from '@denoise/backend-tfjs';
-import { loadDiffusionLM } from '@denoise/diffusion-lm';
+import { loadDiffusionLM, loadPretrainedDiffusionLM } from '@denoise/diffusion-lm';
 
-const here = dirname(fileURLToPath(import.meta.url));
 const args = { clamp: true };
 for (let i = 2; i < process.argv.length; i++) {
   const a = process.argv[i];
@@ -21,14 +17,12 @@ for (let i = 2; i < process.argv.length; i++) {
   else if (a.startsWith('--')) args[a.slice(2)] = process.argv[++i];
   else throw new Error(`generate.mjs: unexpected argument ${a}`);
 }
-const shipped = fileURLToPath(new URL('../../packages/diffusion-lm/assets/e2e.safetensors', import.meta.url));
-const modelPath = args.model ?? (existsSync(shipped) ? shipped : join(here, 'checkpoints', 'e2e.safetensors'));
 
 registerTfjsBackends(registerBackend);
 const backend = await resolveBackend([args.backend ?? 'tfjs-wasm']);
 engine.setBackend(backend);
 const t0 = performance.now();
-const { model } = await loadDiffusionLM(modelPath, { backend });
+const { model, metadata } = args.model ? await loadDiffusionLM(args.model, { backend }) : await loadPretrainedDiffusionLM({ backend });
 let infill;
 if (args.infill) {
   const words = args.infill.trim().split(/\s+/).map((w) => (w === '_' ? null : w));
@@ -39,4 +33,4 @@ const g = await model.generate({
   sampler: args.sampler ?? 'ddpm', mbr: Number(args.mbr ?? 1), ...(infill ? { infill } : {}),
 });
 for (const t of g.texts) console.log(t);
-console.error(`${g.texts.length} sentences in ${((performance.now() - t0) / 1e3).toFixed(1)} s (${backend.name}, ${args.steps ?? 200} steps, model ${modelPath})`);
+console.error(`${g.texts.length} sentences in ${((performance.now() - t0) / 1e3).toFixed(1)} s (${backend.name}, ${args.steps ?? 200} steps, model ${args.model ?? 'shipped'}, trained ${metadata.trained_steps ?? '?'} steps)`);

@@ -89,6 +89,11 @@ export class DiffusionLM {
     if (schedule.T !== config.diffusionSteps) throw new InvalidArgumentError(`DiffusionLM: the schedule has T = ${schedule.T} but config.diffusionSteps is ${config.diffusionSteps}`);
   }
 
+  /** Frees the parameters. */
+  dispose(): void {
+    for (const t of Object.values(this.params)) t.dispose();
+  }
+
   /** The x0 denoiser in core's form (VE sigma in, x0 out), with or without clamping. */
   denoiser(clamp: boolean): Denoiser<unknown> {
     const base = vpDenoiser(

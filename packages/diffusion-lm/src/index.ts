@@ -16,3 +16,5 @@ export { FORMAT, FORMAT_VERSION, deserializeDiffusionLM, loadDiffusionLM, saveDi
 export type { LoadModelOptions, LoadedDiffusionLM, SaveModelOptions } from './checkpoint.js';
 export { TEACHER_SMALL, initTeacher, perplexity, teacherLogits, teacherLoss, teacherShapes } from './teacher.js';
 export type { TeacherConfig } from './teacher.js';
+export { PRETRAINED_FILES, TEACHER_FORMAT, deserializeTeacher, loadPretrainedDiffusionLM, loadPretrainedTeacher, loadTeacher } from './pretrained.js';
+export type { LoadedTeacher } from './pretrained.js';
