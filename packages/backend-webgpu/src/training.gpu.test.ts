@@ -2,13 +2,17 @@
 // and a cross-entropy head) trained with AdamW for 20 steps gives the losses the reference
 // backend gives, within float32 tolerance. Then 200 more steps on the GPU must neither leak
 // tensors nor grow the buffer pool: after the first steps every buffer comes from the pool.
-import { AdamW, Generator, createReferenceBackend, engine, gradients, randint, randn, variable, type Backend, type Tensor } from '@denoise/core';
+import { AdamW, EMA, Generator, createReferenceBackend, engine, gradients, randint, randn, trainingStep, trainingStepAsync, variable, type Backend, type Tensor } from '@denoise/core';
 import * as op from '@denoise/core';
 import { expect, it } from 'vitest';
 import { describeGpu } from './test-utils/gpu.js';
 
 interface Model {
   step(): Promise<number>;
+  /** One step through core's trainingStepAsync (clipping to norm 0.5, EMA): the loss and the norm before clipping. */
+  coreStep(): Promise<{ loss: number; gradNorm: number }>;
+  /** The same through the synchronous trainingStep (throws on WebGPU). */
+  coreStepSync(): unknown;
   params(): Promise<Float32Array[]>;
   dispose(): void;
 }
@@ -34,7 +38,21 @@ function buildModel(backend: Backend): Model {
     const y = engine.keep(randn([24, 1], gen));
     const labels = engine.keep(randint([24], 0, 5, gen));
     const opt = new AdamW(params, { lr: 0.02, weightDecay: 1e-3 });
+    const ema = new EMA(params, { decay: 0.9 });
+    const lossFn = () => {
+      const h = op.gelu(op.linear(x, w1, b1));
+      return op.add(op.mse(op.linear(h, w2), y), op.crossEntropy(op.linear(h, w3), labels));
+    };
     return {
+      async coreStep() {
+        engine.setBackend(backend);
+        const r = await trainingStepAsync({ optimizer: opt, lossFn, clipNorm: 0.5, ema });
+        return { loss: r.loss, gradNorm: r.gradNorm! };
+      },
+      coreStepSync() {
+        engine.setBackend(backend);
+        return trainingStep({ optimizer: opt, lossFn, clipNorm: 0.5, ema });
+      },
       async step() {
         engine.setBackend(backend);
         const { value, grads } = gradients(() => {
@@ -50,6 +68,7 @@ function buildModel(backend: Backend): Model {
       params: () => Promise.all(params.map(async (p) => Float32Array.from(await p.data()))),
       dispose() {
         opt.dispose();
+        ema.dispose();
         for (const t of [...params, x, y, labels] as Tensor[]) t.dispose();
       },
     };
@@ -78,6 +97,36 @@ await describeGpu('training through the webgpu backend', (backend) => {
     expect(want.losses[19]!).toBeLessThan(want.losses[0]! * 0.8);
     got.losses.forEach((l, i) => expect(Math.abs(l - want.losses[i]!)).toBeLessThan(1e-5 + 1e-4 * Math.abs(want.losses[i]!)));
     got.params.forEach((p, i) => p.forEach((v, j) => expect(Math.abs(v - want.params[i]![j]!)).toBeLessThan(1e-4 + 1e-3 * Math.abs(want.params[i]![j]!))));
+  });
+
+  it('core\'s trainingStepAsync (clipping, EMA) gives the reference losses and gradient norms; the synchronous trainingStep says why it cannot run', async () => {
+    const run = async (b: Backend) => {
+      const prev = engine.backend;
+      const model = buildModel(b);
+      try {
+        const out = [];
+        for (let i = 0; i < 10; i++) out.push(await model.coreStep());
+        return out;
+      } finally {
+        model.dispose();
+        engine.setBackend(prev);
+      }
+    };
+    const want = await run(createReferenceBackend());
+    const got = await run(backend());
+    expect(want[0]!.gradNorm).toBeGreaterThan(0.5);
+    got.forEach((r, i) => {
+      expect(Math.abs(r.loss - want[i]!.loss)).toBeLessThan(1e-5 + 1e-4 * Math.abs(want[i]!.loss));
+      expect(Math.abs(r.gradNorm - want[i]!.gradNorm)).toBeLessThan(1e-5 + 1e-4 * want[i]!.gradNorm);
+    });
+    const prev = engine.backend;
+    const model = buildModel(backend());
+    try {
+      expect(() => model.coreStepSync()).toThrow(/cannot read synchronously; use await tensor.data\(\)/);
+    } finally {
+      model.dispose();
+      engine.setBackend(prev);
+    }
   });
 
   it('200 steps leave memory and the buffer pool where the first steps left them', async () => {

@@ -27,7 +27,7 @@ export { Generator, philox4x32, randn, rand, randint } from './random/index.js';
 export type { RandomOptions } from './random/index.js';
 export { SGD, Adam, AdamW, Adagrad } from './optim/optimizers.js';
 export type { Optimizer, SGDOptions, AdamOptions, AdagradOptions } from './optim/optimizers.js';
-export { clipGradNorm, EMA, constantSchedule, warmupLinearSchedule, warmupCosineSchedule } from './optim/utils.js';
+export { clipGradNorm, clipGradNormAsync, EMA, constantSchedule, warmupLinearSchedule, warmupCosineSchedule } from './optim/utils.js';
 export type { EMAOptions, LRSchedule, WarmupDecayOptions } from './optim/utils.js';
 export { saveSafetensors, loadSafetensors, serializeTensors, deserializeTensors, parseSafetensors, serializeSafetensors, writeFileAtomic } from './io/safetensors.js';
 export { float16BitsToNumber, numberToFloat16Bits, bfloat16BitsToNumber, numberToBfloat16Bits } from './io/safetensors-format.js';

@@ -9,31 +9,59 @@ import { add, cast, mul, sqrt, minimum, div } from '../ops/elementwise.js';
 import { fullOn, variable } from '../ops/creation.js';
 import { sum } from '../ops/reduce.js';
 
-/**
- * Scales gradients so that their global L2 norm is at most `maxNorm` (torch's
- * clip_grad_norm_). Returns new gradient tensors and the norm before clipping; the inputs are
- * left as they are (dispose them if they are no longer needed).
- */
-export function clipGradNorm(grads: readonly Tensor[], maxNorm: number, eps = 1e-6): { grads: Tensor[]; norm: number } {
-  if (!(typeof maxNorm === 'number' && maxNorm > 0)) throw new InvalidArgumentError(`clipGradNorm: maxNorm must be a positive number, got ${describe(maxNorm)}`);
-  if (!(typeof eps === 'number' && eps >= 0 && Number.isFinite(eps))) throw new InvalidArgumentError(`clipGradNorm: eps must be a non-negative finite number, got ${describe(eps)}`);
-  if (!Array.isArray(grads)) throw new InvalidArgumentError(`clipGradNorm: grads must be an array of tensors, got ${describe(grads)}`);
+function checkClipArgs(op: string, grads: readonly Tensor[], maxNorm: number, eps: number): void {
+  if (!(typeof maxNorm === 'number' && maxNorm > 0)) throw new InvalidArgumentError(`${op}: maxNorm must be a positive number, got ${describe(maxNorm)}`);
+  if (!(typeof eps === 'number' && eps >= 0 && Number.isFinite(eps))) throw new InvalidArgumentError(`${op}: eps must be a non-negative finite number, got ${describe(eps)}`);
+  if (!Array.isArray(grads)) throw new InvalidArgumentError(`${op}: grads must be an array of tensors, got ${describe(grads)}`);
   grads.forEach((g, i) => {
-    if (!(g instanceof Tensor)) throw new InvalidArgumentError(`clipGradNorm: grads[${i}] must be a Tensor, got ${describe(g)}`);
-    g._check('clipGradNorm');
+    if (!(g instanceof Tensor)) throw new InvalidArgumentError(`${op}: grads[${i}] must be a Tensor, got ${describe(g)}`);
+    g._check(op);
   });
-  // No gradients: the norm of nothing is 0 (as torch), nothing to scale.
-  if (grads.length === 0) return { grads: [], norm: 0 };
+}
+
+/** The clipped gradients and the norm as a scalar tensor (the caller reads and frees it). */
+function clipWithNormTensor(grads: readonly Tensor[], maxNorm: number, eps: number): { grads: Tensor[]; normT: Tensor } {
   return engine.noGrad(() => {
     const normT = engine.tidy(() => sqrt(grads.map((g) => sum(mul(g, g))).reduce((a, b) => add(a, b))));
-    const norm = normT.item();
     const scale = engine.tidy(() => minimum(div(maxNorm, add(normT, eps)), 1));
     // The scale has the widest dtype among the gradients: each gradient keeps its own dtype.
     const out = grads.map((g) => (g.dtype === scale.dtype ? mul(g, scale) : engine.tidy(() => mul(g, cast(scale, g.dtype)))));
-    normT.dispose();
     scale.dispose();
-    return { grads: out, norm };
+    return { grads: out, normT };
   });
+}
+
+/**
+ * Scales gradients so that their global L2 norm is at most `maxNorm` (torch's
+ * clip_grad_norm_). Returns new gradient tensors and the norm before clipping; the inputs are
+ * left as they are (dispose them if they are no longer needed). The norm is read back
+ * synchronously: on backends that read only asynchronously (WebGPU) use clipGradNormAsync.
+ */
+export function clipGradNorm(grads: readonly Tensor[], maxNorm: number, eps = 1e-6): { grads: Tensor[]; norm: number } {
+  checkClipArgs('clipGradNorm', grads, maxNorm, eps);
+  // No gradients: the norm of nothing is 0 (as torch), nothing to scale.
+  if (grads.length === 0) return { grads: [], norm: 0 };
+  const { grads: out, normT } = clipWithNormTensor(grads, maxNorm, eps);
+  try {
+    return { grads: out, norm: normT.item() };
+  } finally {
+    normT.dispose();
+  }
+}
+
+/** clipGradNorm with the norm read back asynchronously (every backend, WebGPU included). */
+export async function clipGradNormAsync(grads: readonly Tensor[], maxNorm: number, eps = 1e-6): Promise<{ grads: Tensor[]; norm: number }> {
+  checkClipArgs('clipGradNormAsync', grads, maxNorm, eps);
+  if (grads.length === 0) return { grads: [], norm: 0 };
+  const { grads: out, normT } = clipWithNormTensor(grads, maxNorm, eps);
+  try {
+    return { grads: out, norm: (await normT.data())[0] as number };
+  } catch (e) {
+    for (const g of out) g.dispose();
+    throw e;
+  } finally {
+    normT.dispose();
+  }
 }
 
 export interface EMAOptions {

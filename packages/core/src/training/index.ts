@@ -1,3 +1,3 @@
 // Training loop building blocks.
-export { trainingStep } from './step.js';
+export { trainingStep, trainingStepAsync } from './step.js';
 export type { TrainingStepOptions, TrainingStepResult } from './step.js';

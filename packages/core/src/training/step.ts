@@ -6,7 +6,7 @@ import { InvalidArgumentError, describe } from '../errors/index.js';
 import { Tensor } from '../tensor/tensor.js';
 import { gradients } from '../autograd/index.js';
 import type { Optimizer } from '../optim/optimizers.js';
-import { EMA, clipGradNorm } from '../optim/utils.js';
+import { EMA, clipGradNorm, clipGradNormAsync } from '../optim/utils.js';
 
 export interface TrainingStepOptions {
   /** The tensors to differentiate, aligned with optimizer.params (the same variables, same order). Default: optimizer.params. */
@@ -35,12 +35,16 @@ export interface TrainingStepResult {
   skipped?: boolean;
 }
 
-/**
- * Runs one training step and returns the loss (read back synchronously, so the backend needs
- * synchronous reads, as clipGradNorm does) and, when clipping, the gradient norm.
- */
-export function trainingStep(options: TrainingStepOptions): TrainingStepResult {
-  const op = 'trainingStep';
+interface CheckedStep {
+  optimizer: Optimizer;
+  params: readonly Tensor[];
+  lossFn: () => Tensor;
+  ema: EMA | undefined;
+  clipNorm: number | undefined;
+  skipNonFinite: boolean;
+}
+
+function checkStep(op: string, options: TrainingStepOptions): CheckedStep {
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${op}: options must be an object with optimizer and lossFn, got ${describe(options)}`);
   const { optimizer, lossFn, ema, clipNorm, lr } = options;
   if (typeof optimizer !== 'object' || optimizer === null || typeof optimizer.step !== 'function' || !Array.isArray(optimizer.params)) {
@@ -59,28 +63,60 @@ export function trainingStep(options: TrainingStepOptions): TrainingStepResult {
     if (!(typeof lr === 'number' && lr >= 0 && Number.isFinite(lr))) throw new InvalidArgumentError(`${op}: options.lr must be a finite number >= 0, got ${describe(lr)}`);
     optimizer.lr = lr;
   }
-  const skipNonFinite = options.skipNonFinite ?? true;
+  return { optimizer, params, lossFn, ema, clipNorm, skipNonFinite: options.skipNonFinite ?? true };
+}
 
-  const { value, grads } = gradients(lossFn, params);
+/** The update after the reads: skipped when a read value is not finite (and skipNonFinite). */
+function finish(s: CheckedStep, loss: number, gradNorm: number | undefined, update: readonly Tensor[]): TrainingStepResult {
+  const result: TrainingStepResult = gradNorm === undefined ? { loss } : { loss, gradNorm };
+  if (s.skipNonFinite && (!Number.isFinite(loss) || (gradNorm !== undefined && !Number.isFinite(gradNorm)))) {
+    result.skipped = true;
+    return result;
+  }
+  s.optimizer.step(update);
+  s.ema?.update();
+  return result;
+}
+
+/**
+ * Runs one training step and returns the loss (read back synchronously, so the backend needs
+ * synchronous reads, as clipGradNorm does; trainingStepAsync reads asynchronously) and, when
+ * clipping, the gradient norm.
+ */
+export function trainingStep(options: TrainingStepOptions): TrainingStepResult {
+  const s = checkStep('trainingStep', options);
+  const { value, grads } = gradients(s.lossFn, s.params);
   let clipped: Tensor[] | null = null;
   try {
     const loss = value.item();
     let gradNorm: number | undefined;
-    let update = grads;
-    if (clipNorm !== undefined) {
-      const c = clipGradNorm(grads, clipNorm);
+    if (s.clipNorm !== undefined) {
+      const c = clipGradNorm(grads, s.clipNorm);
       clipped = c.grads;
       gradNorm = c.norm;
-      update = clipped;
     }
-    const result: TrainingStepResult = gradNorm === undefined ? { loss } : { loss, gradNorm };
-    if (skipNonFinite && (!Number.isFinite(loss) || (gradNorm !== undefined && !Number.isFinite(gradNorm)))) {
-      result.skipped = true;
-      return result;
+    return finish(s, loss, gradNorm, clipped ?? grads);
+  } finally {
+    value.dispose();
+    for (const g of grads) g.dispose();
+    if (clipped) for (const g of clipped) g.dispose();
+  }
+}
+
+/** trainingStep with the loss and gradient norm read back asynchronously: every backend, WebGPU included. Same result. */
+export async function trainingStepAsync(options: TrainingStepOptions): Promise<TrainingStepResult> {
+  const s = checkStep('trainingStepAsync', options);
+  const { value, grads } = gradients(s.lossFn, s.params);
+  let clipped: Tensor[] | null = null;
+  try {
+    let gradNorm: number | undefined;
+    if (s.clipNorm !== undefined) {
+      const c = await clipGradNormAsync(grads, s.clipNorm);
+      clipped = c.grads;
+      gradNorm = c.norm;
     }
-    optimizer.step(update);
-    ema?.update();
-    return result;
+    const loss = (await value.data())[0] as number;
+    return finish(s, loss, gradNorm, clipped ?? grads);
   } finally {
     value.dispose();
     for (const g of grads) g.dispose();

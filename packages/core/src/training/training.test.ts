@@ -10,7 +10,8 @@ import { AdamW, SGD } from '../optim/optimizers.js';
 import { EMA } from '../optim/utils.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { LossAwareSampler, diffusionLossTerms } from '../losses/index.js';
-import { trainingStep } from './index.js';
+import { trainingStep, trainingStepAsync } from './index.js';
+import { clipGradNorm, clipGradNormAsync } from '../optim/utils.js';
 
 const F64 = { dtype: 'float64' } as const;
 
@@ -62,6 +63,45 @@ describe('trainingStep', () => {
     ema.dispose();
     opt.dispose();
     w.dispose();
+  });
+
+  it('trainingStepAsync and clipGradNormAsync read asynchronously and give exactly the synchronous results', async () => {
+    const run = async (async: boolean) => {
+      const w = variable(tensor([0, 0, 0], undefined, F64));
+      const opt = new AdamW([w], { lr: 0.3, weightDecay: 0.01 });
+      const ema = new EMA([w], { decay: 0.7 });
+      const results = [];
+      let before = 0;
+      for (let i = 0; i < 6; i++) {
+        const options = { optimizer: opt, lossFn: quad(w), clipNorm: 1.5, ema };
+        results.push(async ? await trainingStepAsync(options) : trainingStep(options));
+        if (i === 0) before = engine.memory().numTensors; // after AdamW made its moments
+      }
+      // A non-finite loss is skipped the same way.
+      const bad = { optimizer: opt, lossFn: () => mul(sum(w), Number.NaN) };
+      results.push(async ? await trainingStepAsync(bad) : trainingStep(bad));
+      expect(engine.memory().numTensors).toBe(before);
+      const out = { results, w: Array.from(w.dataSync()), shadow: Array.from(ema.shadow[0]!.dataSync()) };
+      ema.dispose();
+      opt.dispose();
+      w.dispose();
+      return out;
+    };
+    const sync = await run(false);
+    const async = await run(true);
+    expect(async).toEqual(sync);
+    expect(sync.results[0]!.gradNorm).toBeGreaterThan(1.5);
+    expect(sync.results[6]!.skipped).toBe(true);
+    await expect(trainingStepAsync({ optimizer: null as never, lossFn: () => tensor(0) })).rejects.toThrow('trainingStepAsync: options.optimizer must be an Optimizer');
+    // clipGradNormAsync = clipGradNorm.
+    const g = [tensor([3, 4], undefined, F64), tensor([12], undefined, F64)];
+    const a = clipGradNorm(g, 2);
+    const b = await clipGradNormAsync(g, 2);
+    expect(b.norm).toBe(13);
+    expect(b.norm).toBe(a.norm);
+    b.grads.forEach((t, i) => expect(Array.from(t.dataSync())).toEqual(Array.from(a.grads[i]!.dataSync())));
+    await expect(clipGradNormAsync(g, -1)).rejects.toThrow('clipGradNormAsync: maxNorm must be a positive number, got -1');
+    for (const t of [...g, ...a.grads, ...b.grads]) t.dispose();
   });
 
   it('skips the update on a non-finite loss (unless told not to)', () => {
