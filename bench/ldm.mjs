@@ -9,8 +9,8 @@
 // Each (path, model) runs in a child process of its own, so that its peak memory is its own:
 // peak RSS is VmHWM from /proc/self/status, reset (clear_refs 5) before each size, and covers
 // the warm-up and timed runs; the backend's memory() (live tensor bytes) is read after the runs.
-// Random weights: a pool of 2^22 N(0, 1) draws from Generator(seed), tiled from a random offset
-// per parameter and scaled as initRandom scales (drawing 944M normals one by one takes minutes).
+// Random weights: bench/lib/random-weights.mjs (a pool of 2^22 N(0, 1) draws from Generator(seed),
+// tiled from a random offset per parameter, at initRandom's scales).
 // FLOPs come from the layer shapes of what runs: the forward is recorded (captureGraph) and every
 // conv2d and matmul node (attention's q k^T and scores v included) counts 2 x multiply-adds;
 // norms, activations, softmax and elementwise ops are not counted.
@@ -121,25 +121,8 @@ async function child(job) {
 
   // ---- the model with seeded random weights
   const model = job.model === 'unet' ? new ldm.UNet2DConditionModel() : new ldm.AutoencoderKL();
-  const t0 = performance.now();
-  const gen = new Generator(job.seed);
-  const POOL = 1 << 22;
-  const pool = gen.normalArray(POOL);
-  for (const [key, p] of model.namedParameters()) {
-    const n = p.shape.reduce((a, b) => a * b, 1);
-    const leaf = key.slice(key.lastIndexOf('.') + 1);
-    const rank = p.shape.length;
-    // initRandom's scales: norm weights 1 + 0.2 N, biases 0.2 N, weights N / sqrt(fan_in).
-    const [mean, std] = rank === 1 && leaf === 'weight' && /norm/.test(key) ? [1, 0.2] : rank === 1 ? [0, 0.2] : [0, 1 / Math.sqrt(n / p.shape[0])];
-    const values = new Float32Array(n);
-    let at = gen.randintArray(1, 0, POOL)[0];
-    for (let i = 0; i < n; i++) {
-      values[i] = mean + std * pool[at];
-      if (++at === POOL) at = 0;
-    }
-    p.set(tensor(values, p.shape, { backend }));
-  }
-  const initMs = performance.now() - t0;
+  const { fillRandomWeights } = await import('./lib/random-weights.mjs');
+  const initMs = fillRandomWeights(model, new Generator(job.seed), backend) * 1e3;
   globalThis.gc?.(); // the host copies made while setting the parameters, before any RSS is read
   const paramBytes = model.parameterCount() * 4;
   log(`[${job.backend} ${job.model}] ${(paramBytes / 2 ** 30).toFixed(2)} GiB of parameters in ${(initMs / 1e3).toFixed(1)} s`);

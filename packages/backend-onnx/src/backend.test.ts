@@ -20,10 +20,12 @@ import {
   mean,
   mul,
   randn,
+  reshape,
   resolveBackend,
   registerBackend,
   square,
   sub,
+  tensor,
   tidy,
   variable,
   zeros,
@@ -157,6 +159,25 @@ describe('a training run eagerly and as a compiled ONNX Runtime step', () => {
     expect(fallback.uploads - uploadsBefore).toBeLessThan(20 + STEPS * 8);
     await comp.run!.dispose();
   }, 60_000);
+
+  it('variables made from host tensors stay on the host (a reshape of a host tensor runs there)', async () => {
+    engine.setBackend(onnx);
+    const before = fallback.uploads;
+    const t = tensor(new Float32Array([1, 2, 3, 4, 5, 6]), [2, 3]);
+    const v = variable(t, 'w');
+    const r = reshape(t, [3, 2]);
+    expect(fallback.uploads).toBe(before);
+    expect(Array.from(await v.data())).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(r.shape).toEqual([3, 2]);
+    expect(Array.from(await r.data())).toEqual([1, 2, 3, 4, 5, 6]);
+    // An eager kernel uploads what it reads, once; a reshape of a fallback-only result stays there.
+    const y = mul(v, 2);
+    expect(fallback.uploads).toBe(before + 1);
+    const z = reshape(y, [6]);
+    expect(Array.from(await z.data())).toEqual([2, 4, 6, 8, 10, 12]);
+    expect(fallback.uploads).toBe(before + 1);
+    for (const x of [t, v, r, y, z]) x.dispose();
+  });
 
   it('keeps parameters and optimizer state on the host between steps', async () => {
     engine.setBackend(onnx);

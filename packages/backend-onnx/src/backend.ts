@@ -135,6 +135,15 @@ export class OnnxBackend implements Backend {
     this.capabilities = { dtypes: fallback.capabilities.dtypes.filter((d) => d in BYTES), syncRead: fallback.capabilities.syncRead };
     const kernels: Record<string, unknown> = {};
     for (const k of PRIMITIVE_NAMES) kernels[k] = this.delegate(k, fallback.kernels[k] as (...a: unknown[]) => DataHandle);
+    // A reshape of a host tensor stays on the host (a copy): core's variable() is a reshape, so
+    // model parameters made on this backend (gigabytes for a UNet) never reach the fallback,
+    // whose memory may be far smaller (tfjs-wasm's 4 GiB heap).
+    const delegated = kernels.reshape as (x: TensorInfo, out: OutputInfo) => DataHandle;
+    kernels.reshape = (x: TensorInfo, out: OutputInfo): DataHandle => {
+      const h = this.check(x.handle, `${this.name} reshape`);
+      if (h.host === null) return delegated(x, out);
+      return this.track(new OnnxHandle(h.host.slice() as TypedArray, null, out.shape, out.dtype));
+    };
     this.kernels = kernels as unknown as PrimitiveKernels;
     if (fallback.fused) {
       const fused: Record<string, unknown> = {};
