@@ -10,6 +10,10 @@
 // ((3, -1)/2, (23, -16, 5)/12, (55, -59, 37, -9)/24); on Karras or timestep-spaced ladders they
 // keep the method's order, where fixed weights would fall back to second order.
 //
+// Option `weights: 'fixed'` uses PNDM's constant weights instead, whatever the spacing: what
+// diffusers' PNDMScheduler computes (its steps are evenly spaced in timesteps, not in sigma), so
+// that a pipeline configured with that class reproduces it.
+//
 // Warm-up (the first step, when no earlier eps exist), option `warmup`:
 //  - 'heun' (default): the "pseudo improved Euler" step of the latent-diffusion / Stable
 //    Diffusion PLMS sampler: an Euler predictor to sigma', a second evaluation there, and the
@@ -36,7 +40,12 @@ export interface PLMSOptions {
   order?: number;
   /** First-step method, 'heun' (default) or 'euler'. */
   warmup?: 'heun' | 'euler';
+  /** 'variable' (default): Adams–Bashforth weights for the actual sigmas; 'fixed': PNDM's equal-step constants. */
+  weights?: 'variable' | 'fixed';
 }
+
+/** PNDM's Adams–Bashforth weights for 1..4 known eps, newest first (equal steps). */
+const FIXED_WEIGHTS: readonly (readonly number[])[] = [[1], [3 / 2, -1 / 2], [23 / 12, -16 / 12, 5 / 12], [55 / 24, -59 / 24, 37 / 24, -9 / 24]];
 
 const GL_NODES = [-Math.sqrt(3 / 5), 0, Math.sqrt(3 / 5)];
 const GL_WEIGHTS = [5 / 9, 8 / 9, 5 / 9];
@@ -62,7 +71,7 @@ export function adamsBashforthWeights(nodes: readonly number[], sigma: number, s
 }
 
 export function plms(options?: PLMSOptions): Sampler {
-  const o = checkOptions('plms', options, ['order', 'warmup']);
+  const o = checkOptions('plms', options, ['order', 'warmup', 'weights']);
   const order = o.order ?? 4;
   if (order !== 1 && order !== 2 && order !== 3 && order !== 4) {
     throw new InvalidArgumentError(`plms: options.order must be 1, 2, 3 or 4, got ${describe(order)}`);
@@ -70,6 +79,10 @@ export function plms(options?: PLMSOptions): Sampler {
   const warmup = o.warmup ?? 'heun';
   if (warmup !== 'heun' && warmup !== 'euler') {
     throw new InvalidArgumentError(`plms: options.warmup must be 'heun' or 'euler', got ${describe(warmup)}`);
+  }
+  const weights = o.weights ?? 'variable';
+  if (weights !== 'variable' && weights !== 'fixed') {
+    throw new InvalidArgumentError(`plms: options.weights must be 'variable' or 'fixed', got ${describe(weights)}`);
   }
   return {
     name: 'plms',
@@ -94,7 +107,7 @@ export function plms(options?: PLMSOptions): Sampler {
         xNext = add(x, mul(div(add(eps, epsPred), 2), dt));
       } else {
         const used = [{ e: eps, s: sigma }, ...history].slice(0, order);
-        const w = adamsBashforthWeights(used.map((u) => u.s), sigma, sigmaNext);
+        const w = weights === 'fixed' ? FIXED_WEIGHTS[used.length - 1]!.map((c) => c * dt) : adamsBashforthWeights(used.map((u) => u.s), sigma, sigmaNext);
         let incr = mul(used[0]!.e, w[0]!);
         for (let j = 1; j < used.length; j++) incr = add(incr, mul(used[j]!.e, w[j]!));
         xNext = add(x, incr);

@@ -118,6 +118,30 @@ describe('multistep samplers', () => {
     expect(w.reduce((acc, wj, j) => acc + wj * p(nodes[j]!), 0)).toBeCloseTo(P(0.6) - P(1), 13);
   });
 
+  it("plms weights: 'fixed' (PNDM's constants) equals 'variable' on an even sigma ladder and not elsewhere", async () => {
+    const D = gaussianDenoiser({ mean: [1, -1], std: [0.5, 2] });
+    const x = tensor([[5, -3], [0.2, 8]], undefined, { dtype: 'float64' });
+    const even = [4, 3.5, 3, 2.5, 2, 1.5, 1, 0.5];
+    const run = async (sigmas: number[], weights: 'fixed' | 'variable') => {
+      const out = await sample(plms({ weights }), D, x, { sigmas, gen: new Generator(1) });
+      const v = read(out);
+      out.dispose();
+      return v;
+    };
+    expectAllClose(await run(even, 'fixed'), await run(even, 'variable'), 1e-12);
+    const uneven = [...exponentialSigmas(8, 0.3, 10), 0];
+    const a = await run(uneven, 'fixed');
+    const b = await run(uneven, 'variable');
+    expect(Math.max(...a.map((v, i) => Math.abs(v - b[i]!)))).toBeGreaterThan(1e-3);
+    // By hand, one AB2 step with the fixed weights: x' = x + (s' - s) (3 e_1 - e_0) / 2.
+    const e0 = f64([0.5, -1]);
+    const st = plms({ weights: 'fixed', order: 2 }).step({ x: f64([2, 1]), i: 0, sigmas: [2, 1.5], denoise: () => f64([1, 2]), gen: new Generator(1), state: { eps0: e0, sigma0: 3 } });
+    // e_1 = (x - x0) / sigma = (0.5, -0.5)
+    expectAllClose(read(st.x), [2 + (-0.5 * (3 * 0.5 - 0.5)) / 2, 1 + (-0.5 * (3 * -0.5 - -1)) / 2]);
+    expect(() => plms({ weights: 'equal' as never })).toThrow("plms: options.weights must be 'variable' or 'fixed', got \"equal\"");
+    x.dispose();
+  });
+
   it('dpmpp_2m_sde with eta = 0 is dpmpp_2m', async () => {
     const D = gaussianDenoiser({ mean: [1, -1], std: [0.5, 2] });
     const x = tensor([[5, -3], [0.2, 8]], undefined, { dtype: 'float64' });

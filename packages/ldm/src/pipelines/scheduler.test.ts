@@ -21,7 +21,7 @@ function coreTimesteps(config: DiffusersSchedulerConfig, steps: number): number[
 
 const CASES: { cls: PipelineSchedulerClass; config: DiffusersSchedulerConfig; sampler: string; options?: Record<string, unknown>; hand: number[] }[] = [
   { cls: 'DDIMScheduler', config: SD_DDIM, sampler: 'ddim', hand: [751, 501, 251, 1] },
-  { cls: 'PNDMScheduler', config: SD_PNDM, sampler: 'plms', options: { warmup: 'heun' }, hand: [751, 501, 251, 1] },
+  { cls: 'PNDMScheduler', config: SD_PNDM, sampler: 'plms', options: { warmup: 'heun', weights: 'fixed' }, hand: [751, 501, 251, 1] },
   { cls: 'EulerDiscreteScheduler', config: SD_EULER, sampler: 'euler', hand: [999, 666, 333, 0] },
   { cls: 'EulerAncestralDiscreteScheduler', config: { ...SD_PNDM, _class_name: 'EulerAncestralDiscreteScheduler', timestep_spacing: 'trailing' }, sampler: 'euler_ancestral', hand: [999, 749, 499, 249] },
   { cls: 'HeunDiscreteScheduler', config: { ...SD_PNDM, _class_name: 'HeunDiscreteScheduler', timestep_spacing: 'linspace' }, sampler: 'heun', hand: [999, 666, 333, 0] },

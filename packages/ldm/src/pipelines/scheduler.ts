@@ -6,7 +6,7 @@
 // ladder those schedulers produce, and names the core sampler that performs the class's update:
 //
 //   DDIMScheduler                    ddim (eta 0)
-//   PNDMScheduler                    plms, pseudo-improved-Euler warm-up (PNDM's PLMS without PRK)
+//   PNDMScheduler                    plms with PNDM's fixed weights, pseudo-improved-Euler warm-up (PNDM's PLMS without PRK)
 //   LMSDiscreteScheduler             plms, Euler warm-up (k-diffusion's sample_lms; order 4)
 //   EulerDiscreteScheduler           euler
 //   EulerAncestralDiscreteScheduler  euler_ancestral
@@ -17,7 +17,10 @@
 // Where the VE form changes the bookkeeping (samplers/denoiser.ts): the first sample is
 // initNoiseSigma * randn, where initNoiseSigma is the class's init_noise_sigma for the sigma
 // schedulers (Euler, Heun, LMS) and sqrt(1 + sigma_0^2) for the schedulers that work on VP
-// samples (DDIM, PNDM, DDPM, DPM-Solver), whose x_T = randn is x_T / sqrt(abar_T) in VE form.
+// samples (DDIM, PNDM, DDPM, DPM-Solver), whose x_T = randn is x_T / sqrt(abar_T) in VE form;
+// where those stop above sigma 0 (set_alpha_to_one false: at alphas_cumprod[0]) the last VE
+// sample is scaled back to the VP sample the class returns (plan.finalScale).
+// src/pipelines/diffusers.test.ts checks whole runs against diffusers' own loop and classes.
 // Known differences from diffusers: DDIM steps to the next listed timestep (diffusers steps to
 // t - T / N, the same for 'leading' spacing); PNDM's PRK warm-up (skip_prk_steps false) is
 // replaced by PLMS's; DPM-Solver's third order runs as second order. LMSDiscreteScheduler has no
@@ -52,6 +55,12 @@ export interface SamplingPlan {
   readonly timesteps: readonly number[];
   /** x_T = initNoiseSigma * randn in the VE form core's samplers use. */
   readonly initNoiseSigma: number;
+  /**
+   * The sampler's final VE sample times this is the class's final sample: 1 / sqrt(1 + sigma^2)
+   * of the last sigma for the classes that keep VP samples and stop above 0 (DDIM / PNDM with
+   * set_alpha_to_one false end at alphas_cumprod[0], where x_VP = sqrt(abar_0) x_VE); else 1.
+   */
+  readonly finalScale: number;
 }
 
 export interface PipelineSchedulerOptions {
@@ -67,7 +76,7 @@ function defaultSampler(cls: PipelineSchedulerClass, config: Readonly<Record<str
     case 'DDIMScheduler':
       return { name: 'ddim', options: {} };
     case 'PNDMScheduler':
-      return { name: 'plms', options: { warmup: 'heun' } };
+      return { name: 'plms', options: { warmup: 'heun', weights: 'fixed' } };
     case 'LMSDiscreteScheduler':
       return { name: 'plms', options: { warmup: 'euler' } };
     case 'EulerDiscreteScheduler':
@@ -185,7 +194,9 @@ export class PipelineScheduler {
     const timesteps = own.length === continuous.length ? own : continuous.map((t) => (this.quantize ? Math.round(t) : t));
     const first = sigmas[0]!;
     const initNoiseSigma = VP_SAMPLES.has(this.className) ? Math.sqrt(1 + first * first) : s.initNoiseSigma;
-    const plan: SamplingPlan = Object.freeze({ sigmas: Object.freeze(sigmas), timesteps: Object.freeze(timesteps), initNoiseSigma });
+    const last = sigmas[sigmas.length - 1]!;
+    const finalScale = VP_SAMPLES.has(this.className) && last > 0 ? 1 / Math.sqrt(1 + last * last) : 1;
+    const plan: SamplingPlan = Object.freeze({ sigmas: Object.freeze(sigmas), timesteps: Object.freeze(timesteps), initNoiseSigma, finalScale });
     this.plans.set(steps, plan);
     this.networkTimesteps.set(plan, new Map(continuous.map((t, i) => [t, timesteps[i]!])));
     return plan;

@@ -21,7 +21,7 @@
 // forms of the same wrappers; everything else runs eagerly.
 
 import {
-  InvalidArgumentError, ShapeError, add, classifierFreeGuidanceBatched, concat, createScheduler, describe, dispose, getBackend, keep, mul, randn, resize, sample, sub, tensor, tidy,
+  InvalidArgumentError, ShapeError, add, classifierFreeGuidanceBatched, concat, createScheduler, describe, dispose, getBackend, isTensor, keep, mul, randn, resize, sample, sub, tensor, tidy,
   zeros, type AsyncDenoiser, type Backend, type CompiledFunction, type Denoiser, type DiffusersSchedulerConfig, type ProgressInfo, type Sampler, type SamplerName, type StepInfo, type Tensor,
 } from '@denoise/core';
 import type { RgbaImage } from '../images/png.js';
@@ -124,6 +124,12 @@ export interface TextToImageOptions extends PromptOptions {
   /** Output size in pixels, multiples of 8 (and of the VAE's factor). Default: the UNet's sample_size times the VAE's factor. */
   height?: number;
   width?: number;
+  /**
+   * The starting noise (diffusers' `latents`): [batch, latent channels, height / f, width / f],
+   * N(0, I) draws, scaled by the scheduler's initial noise level here. Default: drawn from the
+   * seeds. The sampler's own noise (ancestral samplers) still comes from the seeds.
+   */
+  latents?: Tensor;
 }
 
 export interface ImageToImageOptions extends PromptOptions {
@@ -141,6 +147,8 @@ export interface InpaintOptions extends ImageToImageOptions {
 }
 
 export interface ClassConditionalOptions extends GenerationOptions {
+  /** The starting noise, as TextToImageOptions.latents. */
+  latents?: Tensor;
   /** One label per image: class ids (num_class_embeds table), numbers ('timestep'), or vectors (projection types). */
   classLabels: readonly number[] | readonly (readonly number[])[];
   /** The label of the unconditional branch, needed for guidanceScale > 1 (e.g. a null class). */
@@ -296,7 +304,7 @@ export class StableDiffusionPipeline {
     const [cond, uncond] = this.textConds(r, o);
     try {
       const gen = new BatchGenerator(r.seed, r.batch);
-      const x = tidy(() => mul(this.initialNoise(r, gen, height, width), r.plan.initNoiseSigma));
+      const x = tidy(() => mul(this.initialNoise(r, gen, height, width, o.latents), r.plan.initNoiseSigma));
       return await this.denoise(r, gen, { x, startStep: 0, cond, uncond, height, width });
     } finally {
       dispose([cond.context, uncond?.context]);
@@ -405,7 +413,7 @@ export class StableDiffusionPipeline {
         uncond = { context, classLabels: ul, extra: null };
       }
       const gen = new BatchGenerator(r.seed, r.batch);
-      const x = tidy(() => mul(this.initialNoise(r, gen, height, width), r.plan.initNoiseSigma));
+      const x = tidy(() => mul(this.initialNoise(r, gen, height, width, o.latents), r.plan.initNoiseSigma));
       return await this.denoise(r, gen, { x, startStep: 0, cond: { context, classLabels: labels, extra: null }, uncond, height, width });
     } finally {
       dispose(held);
@@ -554,8 +562,15 @@ export class StableDiffusionPipeline {
   }
 
   /** The first draw of every image's generator: standard normal latents [B, C, H/f, W/f]. */
-  private initialNoise(r: Resolved, gen: BatchGenerator, height: number, width: number): Tensor {
-    return randn([r.batch, this.vae.config.latent_channels, height / this.vaeFactor, width / this.vaeFactor], gen);
+  private initialNoise(r: Resolved, gen: BatchGenerator, height: number, width: number, given?: Tensor): Tensor {
+    const shape = [r.batch, this.vae.config.latent_channels, height / this.vaeFactor, width / this.vaeFactor];
+    if (given === undefined) return randn(shape, gen);
+    if (!isTensor(given)) throw new InvalidArgumentError(`${r.op}: latents must be a Tensor ${describe(shape)}, got ${describe(given)}`);
+    given._check(r.op);
+    if (given.rank !== 4 || given.shape.some((d, i) => d !== shape[i])) throw new ShapeError(`${r.op}: latents must be ${describe(shape)} (batch, latent channels, height / ${this.vaeFactor}, width / ${this.vaeFactor}), got ${describe(given.shape)}`);
+    if (given.dtype !== 'float32') throw new InvalidArgumentError(`${r.op}: latents must be float32, got ${given.dtype}`);
+    // A copy the caller keeps ownership of the tensor it passed (the sampling loop frees its start).
+    return mul(given, 1);
   }
 
   /** Diffusion latents of images in [-1, 1]: (z - shift_factor) * scaling_factor, z the posterior mean or a seeded sample. */
@@ -654,6 +669,11 @@ export class StableDiffusionPipeline {
         sigmas: r.plan.sigmas, gen, cond, startStep: spec.startStep,
         ...(spec.onStep ? { onStep: spec.onStep } : {}), ...(onProgress ? { onProgress } : {}), ...(r.signal ? { signal: r.signal } : {}),
       });
+      if (r.plan.finalScale !== 1) {
+        const ve = latents;
+        latents = tidy(() => mul(ve, r.plan.finalScale));
+        ve.dispose();
+      }
       throwIfAborted(r.op, r.signal, 'decoding');
       const decoded = programs ? ((await programs.decode(latents)) as Tensor) : this.decodeLatents(latents);
       let values: ArrayLike<number>;

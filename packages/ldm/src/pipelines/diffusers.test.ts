@@ -1,0 +1,92 @@
+// The pipeline against diffusers' own denoising loop: a tiny Stable Diffusion (diffusers' and
+// transformers' model classes, float16 weights in the diffusers layout) was run by
+// test-fixtures/pipelines/generate.py through StableDiffusionPipeline.__call__'s loop with
+// diffusers' scheduler classes (PNDM as SD 1.x ships it, DDIM, Euler, DPM-Solver++ 2M), from fixed
+// starting latents, classifier-free guidance 7.5, a negative prompt, 6 steps. Here the same
+// folders load through this package and textToImage runs with the same latents: the final
+// latents and the decoded image must agree to float32 rounding.
+
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadSafetensors, type DiffusersSchedulerConfig, type Tensor } from '@denoise/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadAutoencoderKL, loadCLIPTextModel, loadUNet2DConditionModel } from '../models/io.js';
+import type { AutoencoderKL } from '../models/vae/autoencoder-kl.js';
+import type { UNet2DConditionModel } from '../models/unet/unet.js';
+import type { CLIPTextModel } from '../models/clip/clip-text.js';
+import { loadClipTokenizer } from '../tokenizer/load.js';
+import { StableDiffusionPipeline } from './stable-diffusion.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const FIXTURES = path.resolve(here, '../../test-fixtures/pipelines');
+const runs = JSON.parse(readFileSync(path.join(FIXTURES, 'runs.json'), 'utf8')) as {
+  prompt: string; negative_prompt: string; prompt_ids: number[]; negative_ids: number[]; guidance_scale: number; steps: number;
+  cases: Record<string, { scheduler: DiffusersSchedulerConfig; timesteps: number[] }>;
+};
+
+let unet: UNet2DConditionModel;
+let vae: AutoencoderKL;
+let textEncoder: CLIPTextModel;
+const measured: Record<string, string> = {};
+beforeAll(async () => {
+  unet = await loadUNet2DConditionModel(path.join(FIXTURES, 'unet'));
+  vae = await loadAutoencoderKL(path.join(FIXTURES, 'vae'));
+  textEncoder = await loadCLIPTextModel(path.join(FIXTURES, 'text_encoder'));
+});
+afterAll(() => {
+  for (const m of [unet, vae, textEncoder]) m.dispose();
+  for (const [k, v] of Object.entries(measured)) console.log(`[ldm] vs diffusers, ${k}: ${v}`);
+});
+
+const maxAbs = (a: ArrayLike<number>) => {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]!));
+  return m;
+};
+const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+};
+
+describe('textToImage equals diffusers\' StableDiffusionPipeline loop', () => {
+  it('the shipped tokenizer gives the ids the fixtures were made with', async () => {
+    const tok = await loadClipTokenizer();
+    expect(tok.encode(runs.prompt).ids).toEqual(runs.prompt_ids);
+    expect(tok.encode(runs.negative_prompt).ids).toEqual(runs.negative_ids);
+  });
+
+  for (const [name, c] of Object.entries(runs.cases)) {
+    it(`${c.scheduler._class_name as string}: final latents and image`, async () => {
+      const io = await loadSafetensors(path.join(FIXTURES, `run-${name}.safetensors`));
+      const get = (k: string) => io.tensors.get(k)!;
+      // Components shared by the cases: the pipeline is not disposed (that would free them).
+      const sd = new StableDiffusionPipeline({ unet, vae, textEncoder, tokenizer: await loadClipTokenizer(), scheduler: c.scheduler });
+      const r = await sd.textToImage({
+        prompt: runs.prompt, negativePrompt: runs.negative_prompt, guidanceScale: runs.guidance_scale, steps: runs.steps,
+        latents: get('start'), height: 16, width: 16, returnLatents: true,
+      });
+      const latents = (await r.latents!.data()) as Float32Array;
+      r.latents!.dispose();
+      const want = (await get('latents').data()) as Float32Array;
+      const scale = Math.max(1, maxAbs(want));
+      const err = maxDiff(latents, want);
+      // The image: diffusers' float output mapped to bytes as the pipeline does ((x + 1) / 2, clamped, x 255, rounded).
+      const img = (await get('image').data()) as Float32Array;
+      const plane = 16 * 16;
+      const bytes = r.images[0]!.data;
+      let worst = 0;
+      for (let i = 0; i < plane; i++) {
+        for (let ch = 0; ch < 3; ch++) {
+          const v = Math.round(Math.min(1, Math.max(0, (img[ch * plane + i]! + 1) / 2)) * 255);
+          worst = Math.max(worst, Math.abs(v - bytes[4 * i + ch]!));
+        }
+      }
+      measured[name] = `max |latents - diffusers| ${err.toExponential(2)} (max |latents| ${scale.toFixed(1)}), image bytes within ${worst}`;
+      for (const t of io.tensors.values()) (t as Tensor).dispose();
+      expect(err).toBeLessThanOrEqual(1e-5 * scale);
+      expect(worst).toBeLessThanOrEqual(1);
+    });
+  }
+});

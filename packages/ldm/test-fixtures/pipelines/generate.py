@@ -1,0 +1,190 @@
+#!/usr/bin/env python3
+"""Pipeline fixtures for @denoise/ldm's StableDiffusionPipeline (src/pipelines/diffusers.test.ts).
+
+A tiny Stable Diffusion (diffusers' UNet2DConditionModel and AutoencoderKL, transformers'
+CLIPTextModel, random weights rounded to float16 so that both sides hold the same values) is run
+through the denoising loop of diffusers' StableDiffusionPipeline.__call__ with diffusers' own
+scheduler classes, from fixed starting latents, for several scheduler_config.json files:
+
+    embeds = text_encoder(ids)[0]                  for the negative and the positive prompt
+    scheduler.set_timesteps(steps); latents *= scheduler.init_noise_sigma
+    for t in scheduler.timesteps:
+        x = scheduler.scale_model_input(cat([latents] * 2), t)
+        eps_u, eps_c = unet(x, t, cat([negative, positive])).chunk(2)
+        latents = scheduler.step(eps_u + g (eps_c - eps_u), t, latents).prev_sample
+    image = vae.decode(latents / scaling_factor)
+
+The token ids are those CLIP's tokenizer gives for the prompts (written below; the TypeScript
+test checks that the shipped tokenizer gives the same). Written: unet/, vae/, text_encoder/
+(config.json + float16 safetensors, the diffusers layout) and one safetensors file per scheduler
+with the starting latents, the final latents and the decoded image.
+
+Run (Debian's CPU PyTorch 1.13):
+
+    DIFFUSERS_SRC=/path/to/diffusers TRANSFORMERS_SRC=/path/to/transformers \\
+        /usr/bin/python3 packages/ldm/test-fixtures/pipelines/generate.py
+
+It reuses the stand-ins of ../models/generate.py (model classes) and of core's
+test-fixtures/diffusers/generate.py (scheduler classes). Made from diffusers 58eb52c0 and
+transformers 4.44.
+"""
+
+import importlib.util
+import inspect
+import json
+import os
+import struct
+import sys
+import tempfile
+
+import numpy as np
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "../../../.."))
+
+PROMPT = "a photo of an astronaut riding a horse on mars"
+NEGATIVE = "blurry, low quality"
+PROMPT_IDS = [49406, 320, 1125, 539, 550, 18376, 6765, 320, 4558, 525, 7496] + [49407] * 66
+NEGATIVE_IDS = [49406, 21977, 267, 1042, 3027] + [49407] * 72
+GUIDANCE = 7.5
+STEPS = 6
+
+SD = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear")
+SCHEDULERS = {
+    "pndm": dict(_class_name="PNDMScheduler", **SD, set_alpha_to_one=False, skip_prk_steps=True, steps_offset=1, clip_sample=False),
+    "ddim": dict(_class_name="DDIMScheduler", **SD, set_alpha_to_one=False, steps_offset=1, clip_sample=False),
+    "euler": dict(_class_name="EulerDiscreteScheduler", **SD, steps_offset=1, timestep_spacing="linspace"),
+    "dpmsolver": dict(_class_name="DPMSolverMultistepScheduler", **SD, steps_offset=1),
+}
+
+UNET = dict(
+    sample_size=8, in_channels=4, out_channels=4, block_out_channels=[16, 32], layers_per_block=1,
+    down_block_types=["CrossAttnDownBlock2D", "DownBlock2D"], up_block_types=["UpBlock2D", "CrossAttnUpBlock2D"],
+    cross_attention_dim=16, attention_head_dim=8, norm_num_groups=8,
+)
+VAE = dict(
+    in_channels=3, out_channels=3, block_out_channels=[16, 32], down_block_types=["DownEncoderBlock2D"] * 2,
+    up_block_types=["UpDecoderBlock2D"] * 2, latent_channels=4, norm_num_groups=8, layers_per_block=1, sample_size=16,
+)
+CLIP = dict(vocab_size=49408, hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=77)
+
+
+def load(path, name):
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def to_half_values(model):
+    """Rounds every parameter to float16 (kept in float32): what the float16 files hold."""
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(p.half().float())
+
+
+def save_f16(path, tensors):
+    header, blobs, offset = {}, [], 0
+    for name in sorted(tensors):
+        a = tensors[name].detach().cpu().contiguous().numpy().astype("<f2")
+        b = a.tobytes()
+        header[name] = {"dtype": "F16", "shape": list(a.shape), "data_offsets": [offset, offset + len(b)]}
+        offset += len(b)
+        blobs.append(b)
+    write_safetensors(path, header, blobs)
+
+
+def save_f32(path, tensors):
+    header, blobs, offset = {}, [], 0
+    for name in sorted(tensors):
+        a = tensors[name].detach().cpu().contiguous().numpy().astype("<f4")
+        b = a.tobytes()
+        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [offset, offset + len(b)]}
+        offset += len(b)
+        blobs.append(b)
+    write_safetensors(path, header, blobs)
+
+
+def write_safetensors(path, header, blobs):
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for b in blobs:
+            f.write(b)
+
+
+def write_model(name, config, model, weights):
+    out = os.path.join(HERE, name)
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "config.json"), "w") as f:
+        json.dump(config, f, indent=2, sort_keys=True)
+        f.write("\n")
+    save_f16(os.path.join(out, weights), dict(model.state_dict()))
+
+
+def main():
+    dsrc, tsrc = os.environ.get("DIFFUSERS_SRC"), os.environ.get("TRANSFORMERS_SRC")
+    if not dsrc or not tsrc:
+        sys.exit(__doc__)
+    torch.set_num_threads(1)
+    models = load(os.path.join(ROOT, "packages/ldm/test-fixtures/models/generate.py"), "ldm_model_fixtures")
+    models.patch_torch_113()
+    with tempfile.TemporaryDirectory() as root:
+        models.build_package(root, "diffusers", dsrc, models.DIFFUSERS_FILES, models.DIFFUSERS_STUBS)
+        models.build_package(root, "transformers", tsrc, models.TRANSFORMERS_FILES, models.TRANSFORMERS_STUBS)
+        sys.path.insert(0, root)
+        from diffusers.models.autoencoders.autoencoder_kl import AutoencoderKL
+        from diffusers.models.unets.unet_2d_condition import UNet2DConditionModel
+        from transformers.models.clip.configuration_clip import CLIPTextConfig
+        from transformers.models.clip.modeling_clip import CLIPTextModel
+
+        unet = UNet2DConditionModel(**UNET).eval()
+        vae = AutoencoderKL(**VAE).eval()
+        clip_config = CLIPTextConfig(**CLIP)
+        clip = CLIPTextModel(clip_config).eval()
+        for i, m in enumerate([unet, vae, clip]):
+            models.randomize(m, 900 + i)
+            to_half_values(m)
+        write_model("unet", {**UNET, "_class_name": "UNet2DConditionModel"}, unet, "diffusion_pytorch_model.safetensors")
+        write_model("vae", {**VAE, "_class_name": "AutoencoderKL", "scaling_factor": vae.config.scaling_factor}, vae, "diffusion_pytorch_model.safetensors")
+        write_model("text_encoder", {**CLIP, "architectures": ["CLIPTextModel"], "model_type": "clip_text_model"}, clip, "model.safetensors")
+
+        # The scheduler classes through core's stand-ins (they replace the `diffusers` modules;
+        # the model objects above are already built).
+        sched = load(os.path.join(ROOT, "packages/core/test-fixtures/diffusers/generate.py"), "core_scheduler_fixtures")
+        classes = sched.load_schedulers(os.path.join(dsrc, "src/diffusers/schedulers"))
+
+        with torch.no_grad():
+            ids = torch.tensor([NEGATIVE_IDS, PROMPT_IDS], dtype=torch.int64)
+            embeds = clip(input_ids=ids)[0]
+            g = torch.Generator().manual_seed(1234)
+            start = torch.randn((1, 4, 8, 8), generator=g)
+            cases = {}
+            for name, config in SCHEDULERS.items():
+                # As from_config: keys the class does not take are left out.
+                takes = inspect.signature(classes[config["_class_name"]].__init__).parameters
+                cfg = {k: v for k, v in config.items() if k in takes}
+                s = classes[config["_class_name"]](**cfg)
+                s.set_timesteps(STEPS)
+                latents = start * s.init_noise_sigma
+                for t in s.timesteps:
+                    x = s.scale_model_input(torch.cat([latents] * 2), t)
+                    eps_u, eps_c = unet(x, t, encoder_hidden_states=embeds).sample.chunk(2)
+                    latents = s.step(eps_u + GUIDANCE * (eps_c - eps_u), t, latents).prev_sample
+                image = vae.decode(latents / vae.config.scaling_factor).sample
+                save_f32(os.path.join(HERE, f"run-{name}.safetensors"), {"start": start, "latents": latents, "image": image})
+                cases[name] = {"scheduler": config, "timesteps": [int(t) if float(t).is_integer() else float(t) for t in s.timesteps]}
+                print(f"{name}: timesteps {cases[name]['timesteps']}, |latents| max {latents.abs().max():.3f}, image range [{image.min():.3f}, {image.max():.3f}]")
+        with open(os.path.join(HERE, "runs.json"), "w") as f:
+            json.dump({"prompt": PROMPT, "negative_prompt": NEGATIVE, "prompt_ids": PROMPT_IDS, "negative_ids": NEGATIVE_IDS,
+                       "guidance_scale": GUIDANCE, "steps": STEPS, "cases": cases}, f, indent=2)
+            f.write("\n")
+    total = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(HERE) for f in fs)
+    print(f"fixtures: {total} bytes")
+
+
+if __name__ == "__main__":
+    main()
