@@ -124,7 +124,7 @@ describe('CLIP tokenizer (shipped vocabulary)', () => {
     expect(e.ids.at(-1)).toBe(0);
     expect(tok.decode(e.ids.slice(0, 7))).toBe('a photo of a cat');
     expect(tok.tokenize('A café')).toEqual(['a</w>', 'cafÃ©</w>']);
-    expect(() => tok.encode(42 as unknown as string)).toThrow(/text must be a string, got 42/);
+    expect(() => tok.encode(42 as unknown as string)).toThrow(/^ClipTokenizer.encode: text must be a string, got 42/);
   });
 
   it('loads from a diffusers tokenizer/ folder (vocab.json + merges.txt) with the same ids', async () => {

@@ -104,13 +104,17 @@ export class ClipTokenizer {
 
   /** Token ids of a prompt without start / end, untruncated. */
   encodeIds(text: string): number[] {
-    checkText('ClipTokenizer.encodeIds', text);
-    return this.tokenizer.encode(text, { add_special_tokens: false }).ids;
+    return this.ids('ClipTokenizer.encodeIds', text);
+  }
+
+  private ids(op: string, text: unknown): number[] {
+    checkText(op, text);
+    return this.tokenizer.encode(text as string, { add_special_tokens: false }).ids;
   }
 
   /** One sequence of `maxLength` ids: start, at most maxLength - 2 tokens, end, padding. */
   encode(text: string, options: EncodeOptions = {}): ClipEncoding {
-    const tokens = this.encodeIds(text);
+    const tokens = this.ids('ClipTokenizer.encode', text);
     return this.wrap(tokens, tokens.length, options.pad ?? true);
   }
 
@@ -128,7 +132,7 @@ export class ClipTokenizer {
   encodeChunks(text: string, options: { maxChunks?: number } = {}): ClipEncoding[] {
     const maxChunks = options.maxChunks ?? Infinity;
     if (!(maxChunks >= 1)) throw new InvalidArgumentError(`ClipTokenizer.encodeChunks: options.maxChunks must be >= 1, got ${describe(options.maxChunks)}`);
-    const tokens = this.encodeIds(text);
+    const tokens = this.ids('ClipTokenizer.encodeChunks', text);
     const window = this.maxLength - 2;
     const count = Math.max(1, Math.min(maxChunks, Math.ceil(tokens.length / window)));
     const out: ClipEncoding[] = [];
