@@ -4,7 +4,8 @@
 // diffusers' scheduler classes (PNDM as SD 1.x ships it, DDIM, Euler, DPM-Solver++ 2M), from fixed
 // starting latents, classifier-free guidance 7.5, a negative prompt, 6 steps. Here the same
 // folders load through this package and textToImage runs with the same latents: the final
-// latents and the decoded image must agree to float32 rounding.
+// latents and the decoded image must agree to float32 rounding. The same for image-to-image
+// (StableDiffusionImg2ImgPipeline's loop; the posterior mean of an 8-bit image, a fixed noise).
 
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -23,6 +24,7 @@ const FIXTURES = path.resolve(here, '../../test-fixtures/pipelines');
 const runs = JSON.parse(readFileSync(path.join(FIXTURES, 'runs.json'), 'utf8')) as {
   prompt: string; negative_prompt: string; prompt_ids: number[]; negative_ids: number[]; guidance_scale: number; steps: number;
   cases: Record<string, { scheduler: DiffusersSchedulerConfig; timesteps: number[] }>;
+  img2img: { strength: number; cases: string[] };
 };
 
 let unet: UNet2DConditionModel;
@@ -67,26 +69,49 @@ describe('textToImage equals diffusers\' StableDiffusionPipeline loop', () => {
         prompt: runs.prompt, negativePrompt: runs.negative_prompt, guidanceScale: runs.guidance_scale, steps: runs.steps,
         latents: get('start'), height: 16, width: 16, returnLatents: true,
       });
-      const latents = (await r.latents!.data()) as Float32Array;
-      r.latents!.dispose();
-      const want = (await get('latents').data()) as Float32Array;
-      const scale = Math.max(1, maxAbs(want));
-      const err = maxDiff(latents, want);
-      // The image: diffusers' float output mapped to bytes as the pipeline does ((x + 1) / 2, clamped, x 255, rounded).
-      const img = (await get('image').data()) as Float32Array;
-      const plane = 16 * 16;
-      const bytes = r.images[0]!.data;
-      let worst = 0;
-      for (let i = 0; i < plane; i++) {
-        for (let ch = 0; ch < 3; ch++) {
-          const v = Math.round(Math.min(1, Math.max(0, (img[ch * plane + i]! + 1) / 2)) * 255);
-          worst = Math.max(worst, Math.abs(v - bytes[4 * i + ch]!));
-        }
-      }
-      measured[name] = `max |latents - diffusers| ${err.toExponential(2)} (max |latents| ${scale.toFixed(1)}), image bytes within ${worst}`;
+      await expectSame(name, r, get('latents'), get('image'));
       for (const t of io.tensors.values()) (t as Tensor).dispose();
-      expect(err).toBeLessThanOrEqual(1e-5 * scale);
-      expect(worst).toBeLessThanOrEqual(1);
+    });
+  }
+
+  for (const name of runs.img2img.cases) {
+    const c = runs.cases[name]!;
+    it(`image-to-image, ${c.scheduler._class_name as string}, strength ${runs.img2img.strength}: final latents and image`, async () => {
+      const io = await loadSafetensors(path.join(FIXTURES, `img2img-${name}.safetensors`));
+      const get = (k: string) => io.tensors.get(k)!;
+      const pixels = (await get('pixels').data()) as Float32Array;
+      const rgba = new Uint8Array(16 * 16 * 4);
+      for (let i = 0; i < 16 * 16; i++) rgba.set([pixels[3 * i]!, pixels[3 * i + 1]!, pixels[3 * i + 2]!, 255], 4 * i);
+      const sd = new StableDiffusionPipeline({ unet, vae, textEncoder, tokenizer: await loadClipTokenizer(), scheduler: c.scheduler });
+      const r = await sd.imageToImage({
+        prompt: runs.prompt, negativePrompt: runs.negative_prompt, guidanceScale: runs.guidance_scale, steps: runs.steps,
+        image: { width: 16, height: 16, data: rgba }, strength: runs.img2img.strength, encode: 'mean', noise: get('noise'), returnLatents: true,
+      });
+      await expectSame(`img2img ${name}`, r, get('latents'), get('image'));
+      for (const t of io.tensors.values()) (t as Tensor).dispose();
     });
   }
 });
+
+/** Final latents within float32 rounding of diffusers', image bytes within 1 level of its float image. */
+async function expectSame(label: string, r: { images: { data: Uint8Array }[]; latents?: Tensor }, wantLatents: Tensor, wantImage: Tensor): Promise<void> {
+  const latents = (await r.latents!.data()) as Float32Array;
+  r.latents!.dispose();
+  const want = (await wantLatents.data()) as Float32Array;
+  const scale = Math.max(1, maxAbs(want));
+  const err = maxDiff(latents, want);
+  // diffusers' float image mapped to bytes as the pipeline does ((x + 1) / 2, clamped, x 255, rounded).
+  const img = (await wantImage.data()) as Float32Array;
+  const plane = 16 * 16;
+  const bytes = r.images[0]!.data;
+  let worst = 0;
+  for (let i = 0; i < plane; i++) {
+    for (let ch = 0; ch < 3; ch++) {
+      const v = Math.round(Math.min(1, Math.max(0, (img[ch * plane + i]! + 1) / 2)) * 255);
+      worst = Math.max(worst, Math.abs(v - bytes[4 * i + ch]!));
+    }
+  }
+  measured[label] = `max |latents - diffusers| ${err.toExponential(2)} (max |latents| ${scale.toFixed(1)}), image bytes within ${worst}`;
+  expect(err).toBeLessThanOrEqual(1e-5 * scale);
+  expect(worst).toBeLessThanOrEqual(1);
+}

@@ -139,6 +139,12 @@ export interface ImageToImageOptions extends PromptOptions {
   strength?: number;
   /** Latents of the input: a seeded posterior sample (default, as diffusers) or the posterior mean. */
   encode?: 'sample' | 'mean';
+  /**
+   * The N(0, I) noise added to the input's latents at the start step: [batch, latent channels,
+   * height / f, width / f]. Default: drawn from the seeds. With `encode: 'mean'` this makes a run
+   * reproducible elsewhere (diffusers: `scheduler.add_noise(latents, noise, t_start)`).
+   */
+  noise?: Tensor;
 }
 
 export interface InpaintOptions extends ImageToImageOptions {
@@ -325,7 +331,7 @@ export class StableDiffusionPipeline {
     try {
       const gen = new BatchGenerator(r.seed, r.batch);
       const x = tidy(() => {
-        const noise = this.initialNoise(r, gen, height, width);
+        const noise = this.initialNoise(r, gen, height, width, o.noise, 'noise');
         const z0 = this.encodeImages(imagesToTensor(images, { range: '-1,1' }), encode, gen);
         return add(z0, mul(noise, r.plan.sigmas[startStep]!));
       });
@@ -562,13 +568,16 @@ export class StableDiffusionPipeline {
   }
 
   /** The first draw of every image's generator: standard normal latents [B, C, H/f, W/f]. */
-  private initialNoise(r: Resolved, gen: BatchGenerator, height: number, width: number, given?: Tensor): Tensor {
+  private initialNoise(r: Resolved, gen: BatchGenerator, height: number, width: number, given?: Tensor, arg = 'latents'): Tensor {
     const shape = [r.batch, this.vae.config.latent_channels, height / this.vaeFactor, width / this.vaeFactor];
-    if (given === undefined) return randn(shape, gen);
-    if (!isTensor(given)) throw new InvalidArgumentError(`${r.op}: latents must be a Tensor ${describe(shape)}, got ${describe(given)}`);
+    // Drawn even when given, so that the generators' later draws do not depend on it.
+    const drawn = randn(shape, gen);
+    if (given === undefined) return drawn;
+    drawn.dispose();
+    if (!isTensor(given)) throw new InvalidArgumentError(`${r.op}: ${arg} must be a Tensor ${describe(shape)}, got ${describe(given)}`);
     given._check(r.op);
-    if (given.rank !== 4 || given.shape.some((d, i) => d !== shape[i])) throw new ShapeError(`${r.op}: latents must be ${describe(shape)} (batch, latent channels, height / ${this.vaeFactor}, width / ${this.vaeFactor}), got ${describe(given.shape)}`);
-    if (given.dtype !== 'float32') throw new InvalidArgumentError(`${r.op}: latents must be float32, got ${given.dtype}`);
+    if (given.rank !== 4 || given.shape.some((d, i) => d !== shape[i])) throw new ShapeError(`${r.op}: ${arg} must be ${describe(shape)} (batch, latent channels, height / ${this.vaeFactor}, width / ${this.vaeFactor}), got ${describe(given.shape)}`);
+    if (given.dtype !== 'float32') throw new InvalidArgumentError(`${r.op}: ${arg} must be float32, got ${given.dtype}`);
     // A copy the caller keeps ownership of the tensor it passed (the sampling loop frees its start).
     return mul(given, 1);
   }
