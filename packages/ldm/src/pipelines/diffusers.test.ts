@@ -5,7 +5,8 @@
 // starting latents, classifier-free guidance 7.5, a negative prompt, 6 steps. Here the same
 // folders load through this package and textToImage runs with the same latents: the final
 // latents and the decoded image must agree to float32 rounding. The same for image-to-image
-// (StableDiffusionImg2ImgPipeline's loop; the posterior mean of an 8-bit image, a fixed noise).
+// (StableDiffusionImg2ImgPipeline's loop; the posterior mean of an 8-bit image, a fixed noise)
+// and for inpainting with a 4-channel UNet (StableDiffusionInpaintPipeline's blend).
 
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -18,6 +19,7 @@ import type { UNet2DConditionModel } from '../models/unet/unet.js';
 import type { CLIPTextModel } from '../models/clip/clip-text.js';
 import { loadClipTokenizer } from '../tokenizer/load.js';
 import { StableDiffusionPipeline } from './stable-diffusion.js';
+import { leftHalfMask } from './test-components.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const FIXTURES = path.resolve(here, '../../test-fixtures/pipelines');
@@ -25,6 +27,7 @@ const runs = JSON.parse(readFileSync(path.join(FIXTURES, 'runs.json'), 'utf8')) 
   prompt: string; negative_prompt: string; prompt_ids: number[]; negative_ids: number[]; guidance_scale: number; steps: number;
   cases: Record<string, { scheduler: DiffusersSchedulerConfig; timesteps: number[] }>;
   img2img: { strength: number; cases: string[] };
+  inpaint: { cases: string[] };
 };
 
 let unet: UNet2DConditionModel;
@@ -89,6 +92,24 @@ describe('textToImage equals diffusers\' StableDiffusionPipeline loop', () => {
       });
       await expectSame(`img2img ${name}`, r, get('latents'), get('image'));
       for (const t of io.tensors.values()) (t as Tensor).dispose();
+    });
+  }
+
+  for (const name of runs.inpaint.cases) {
+    const c = runs.cases[name]!;
+    it(`inpainting (4-channel UNet, blended), ${c.scheduler._class_name as string}: final latents and image`, async () => {
+      const src = await loadSafetensors(path.join(FIXTURES, `img2img-${name}.safetensors`));
+      const io = await loadSafetensors(path.join(FIXTURES, `inpaint-${name}.safetensors`));
+      const pixels = (await src.tensors.get('pixels')!.data()) as Float32Array;
+      const rgba = new Uint8Array(16 * 16 * 4);
+      for (let i = 0; i < 16 * 16; i++) rgba.set([pixels[3 * i]!, pixels[3 * i + 1]!, pixels[3 * i + 2]!, 255], 4 * i);
+      const sd = new StableDiffusionPipeline({ unet, vae, textEncoder, tokenizer: await loadClipTokenizer(), scheduler: c.scheduler });
+      const r = await sd.inpaint({
+        prompt: runs.prompt, negativePrompt: runs.negative_prompt, guidanceScale: runs.guidance_scale, steps: runs.steps,
+        image: { width: 16, height: 16, data: rgba }, mask: leftHalfMask(16, 16), encode: 'mean', noise: src.tensors.get('noise')!, returnLatents: true,
+      });
+      await expectSame(`inpaint ${name}`, r, io.tensors.get('latents')!, io.tensors.get('image')!);
+      for (const t of [...src.tensors.values(), ...io.tensors.values()]) (t as Tensor).dispose();
     });
   }
 });

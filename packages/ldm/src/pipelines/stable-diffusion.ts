@@ -365,7 +365,7 @@ export class StableDiffusionPipeline {
       const h = height / this.vaeFactor;
       const w = width / this.vaeFactor;
       const prepared = tidy(() => {
-        const noise = this.initialNoise(r, gen, height, width);
+        const noise = this.initialNoise(r, gen, height, width, o.noise, 'noise');
         const image = imagesToTensor(images, { range: '-1,1' });
         const mask = masksToTensor(masks); // [B, 1, H, W], 1 = repaint
         const maskLatent = resize(mask, { size: [h, w], mode: 'nearest' });
@@ -378,10 +378,11 @@ export class StableDiffusionPipeline {
       held.push(noise, maskLatent, ...(z0 ? [z0] : []), ...(extra ? [extra] : []));
       const keepMask = layout === 'blend' ? keep(tidy(() => sub(1, maskLatent))) : null;
       if (keepMask) held.push(keepMask);
-      // x_next = m x + (1 - m) (z0 + sigma_next noise); the clean z0 after the last step.
+      // x_next = m x + (1 - m) (z0 + sigma_next noise); the clean z0 after the last step (in VE
+      // form z0 / finalScale where the run ends above sigma 0, so that the VP result holds z0).
       const onStep = keepMask
         ? (info: StepInfo) => {
-          const known = info.i === info.total - 1 ? z0! : add(z0!, mul(noise, info.sigmaNext));
+          const known = info.i === info.total - 1 ? (r.plan.finalScale === 1 ? z0! : mul(z0!, 1 / r.plan.finalScale)) : add(z0!, mul(noise, info.sigmaNext));
           return add(mul(info.x, maskLatent), mul(known, keepMask));
         }
         : undefined;
