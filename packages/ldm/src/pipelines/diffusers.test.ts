@@ -6,7 +6,8 @@
 // folders load through this package and textToImage runs with the same latents: the final
 // latents and the decoded image must agree to float32 rounding. The same for image-to-image
 // (StableDiffusionImg2ImgPipeline's loop; the posterior mean of an 8-bit image, a fixed noise)
-// and for inpainting with a 4-channel UNet (StableDiffusionInpaintPipeline's blend).
+// and for inpainting with a 4-channel UNet (StableDiffusionInpaintPipeline's blend) and with a
+// 9-channel inpainting UNet.
 
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -28,6 +29,7 @@ const runs = JSON.parse(readFileSync(path.join(FIXTURES, 'runs.json'), 'utf8')) 
   cases: Record<string, { scheduler: DiffusersSchedulerConfig; timesteps: number[] }>;
   img2img: { strength: number; cases: string[] };
   inpaint: { cases: string[] };
+  inpaint9: { cases: string[] };
 };
 
 let unet: UNet2DConditionModel;
@@ -110,6 +112,26 @@ describe('textToImage equals diffusers\' StableDiffusionPipeline loop', () => {
       });
       await expectSame(`inpaint ${name}`, r, io.tensors.get('latents')!, io.tensors.get('image')!);
       for (const t of [...src.tensors.values(), ...io.tensors.values()]) (t as Tensor).dispose();
+    });
+  }
+
+  for (const name of runs.inpaint9.cases) {
+    const c = runs.cases[name]!;
+    it(`inpainting (9-channel UNet), ${c.scheduler._class_name as string}: final latents and image`, async () => {
+      const unet9 = await loadUNet2DConditionModel(path.join(FIXTURES, 'unet-inpaint'));
+      const src = await loadSafetensors(path.join(FIXTURES, 'img2img-ddim.safetensors'));
+      const io = await loadSafetensors(path.join(FIXTURES, `inpaint9-${name}.safetensors`));
+      const pixels = (await src.tensors.get('pixels')!.data()) as Float32Array;
+      const rgba = new Uint8Array(16 * 16 * 4);
+      for (let i = 0; i < 16 * 16; i++) rgba.set([pixels[3 * i]!, pixels[3 * i + 1]!, pixels[3 * i + 2]!, 255], 4 * i);
+      const sd = new StableDiffusionPipeline({ unet: unet9, vae, textEncoder, tokenizer: await loadClipTokenizer(), scheduler: c.scheduler });
+      const r = await sd.inpaint({
+        prompt: runs.prompt, negativePrompt: runs.negative_prompt, guidanceScale: runs.guidance_scale, steps: runs.steps,
+        image: { width: 16, height: 16, data: rgba }, mask: leftHalfMask(16, 16), encode: 'mean', noise: src.tensors.get('noise')!, returnLatents: true,
+      });
+      await expectSame(`inpaint9 ${name}`, r, io.tensors.get('latents')!, io.tensors.get('image')!);
+      for (const t of [...src.tensors.values(), ...io.tensors.values()]) (t as Tensor).dispose();
+      unet9.dispose();
     });
   }
 });

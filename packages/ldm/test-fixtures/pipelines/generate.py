@@ -20,7 +20,8 @@ test checks that the shipped tokenizer gives the same). Written: unet/, vae/, te
 with the starting latents, the final latents and the decoded image; and image-to-image runs
 (StableDiffusionImg2ImgPipeline's loop: the posterior mean of an 8-bit image, noised with a fixed
 noise at the strength's start step) and inpainting runs with a 4-channel UNet (the blend of
-StableDiffusionInpaintPipeline: the same image, the same noise, the left half repainted).
+StableDiffusionInpaintPipeline: the same image, the same noise, the left half repainted), and with
+a 9-channel inpainting UNet (unet-inpaint/).
 
 Run (Debian's CPU PyTorch 1.13):
 
@@ -60,6 +61,8 @@ IMG2IMG = ["ddim", "euler"]
 # Inpainting with a 4-channel UNet (StableDiffusionInpaintPipeline's blend of the known latents):
 # PNDM's warm-up blends its predictor sample too, which a sampler step does not expose; left out.
 INPAINT = ["ddim", "euler"]
+# Inpainting with a 9-channel UNet (input [latents, mask, masked-image latents]).
+INPAINT9 = ["pndm", "euler"]
 
 SD = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear")
 SCHEDULERS = {
@@ -236,9 +239,30 @@ def main():
                 out = vae.decode(latents / vae.config.scaling_factor).sample
                 save_f32(os.path.join(HERE, f"inpaint-{name}.safetensors"), {"latents": latents, "image": out})
                 print(f"inpaint {name}: |latents| max {latents.abs().max():.3f}")
+            # Inpainting with a 9-channel UNet: [latents, mask, masked-image latents] after the input
+            # scaling; the masked image keeps the pixels where mask < 0.5 (its posterior mean).
+            unet9 = UNet2DConditionModel(**{**UNET, "in_channels": 9}).eval()
+            models.randomize(unet9, 950)
+            to_half_values(unet9)
+            write_model("unet-inpaint", {**UNET, "in_channels": 9, "_class_name": "UNet2DConditionModel"}, unet9, "diffusion_pytorch_model.safetensors")
+            masked = vae.encode(image * (mask < 0.5)).latent_dist.mean * vae.config.scaling_factor
+            for name in INPAINT9:
+                config = SCHEDULERS[name]
+                takes = inspect.signature(classes[config["_class_name"]].__init__).parameters
+                s = classes[config["_class_name"]](**{k: v for k, v in config.items() if k in takes})
+                s.set_timesteps(STEPS)
+                latents = noise * s.init_noise_sigma
+                for t in s.timesteps:
+                    x = s.scale_model_input(torch.cat([latents] * 2), t)
+                    x = torch.cat([x, torch.cat([mask_latent] * 2), torch.cat([masked] * 2)], dim=1)
+                    eps_u, eps_c = unet9(x, t, encoder_hidden_states=embeds).sample.chunk(2)
+                    latents = s.step(eps_u + GUIDANCE * (eps_c - eps_u), t, latents).prev_sample
+                out = vae.decode(latents / vae.config.scaling_factor).sample
+                save_f32(os.path.join(HERE, f"inpaint9-{name}.safetensors"), {"latents": latents, "image": out})
+                print(f"inpaint (9 channels) {name}: |latents| max {latents.abs().max():.3f}")
         with open(os.path.join(HERE, "runs.json"), "w") as f:
             json.dump({"prompt": PROMPT, "negative_prompt": NEGATIVE, "prompt_ids": PROMPT_IDS, "negative_ids": NEGATIVE_IDS,
-                       "guidance_scale": GUIDANCE, "steps": STEPS, "cases": cases, "img2img": {"strength": STRENGTH, "cases": IMG2IMG}, "inpaint": {"cases": INPAINT}}, f, indent=2)
+                       "guidance_scale": GUIDANCE, "steps": STEPS, "cases": cases, "img2img": {"strength": STRENGTH, "cases": IMG2IMG}, "inpaint": {"cases": INPAINT}, "inpaint9": {"cases": INPAINT9}}, f, indent=2)
             f.write("\n")
     total = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(HERE) for f in fs)
     print(f"fixtures: {total} bytes")
