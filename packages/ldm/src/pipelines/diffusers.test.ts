@@ -7,7 +7,8 @@
 // latents and the decoded image must agree to float32 rounding. The same for image-to-image
 // (StableDiffusionImg2ImgPipeline's loop; the posterior mean of an 8-bit image, a fixed noise)
 // and for inpainting with a 4-channel UNet (StableDiffusionInpaintPipeline's blend) and with a
-// 9-channel inpainting UNet.
+// 9-channel inpainting UNet, and for the x4 upscaler (StableDiffusionUpscalePipeline's loop,
+// DDIM with v-prediction).
 
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -30,6 +31,7 @@ const runs = JSON.parse(readFileSync(path.join(FIXTURES, 'runs.json'), 'utf8')) 
   img2img: { strength: number; cases: string[] };
   inpaint: { cases: string[] };
   inpaint9: { cases: string[] };
+  x4: { scheduler: DiffusersSchedulerConfig; low_res_scheduler: DiffusersSchedulerConfig; noise_level: number };
 };
 
 let unet: UNet2DConditionModel;
@@ -134,6 +136,28 @@ describe('textToImage equals diffusers\' StableDiffusionPipeline loop', () => {
       unet9.dispose();
     });
   }
+
+  it('x4 upscaling, DDIM with v-prediction: final latents and image', async () => {
+    const unet4 = await loadUNet2DConditionModel(path.join(FIXTURES, 'unet-x4'));
+    const vae4 = await loadAutoencoderKL(path.join(FIXTURES, 'vae-x4'));
+    const io = await loadSafetensors(path.join(FIXTURES, 'x4.safetensors'));
+    const get = (k: string) => io.tensors.get(k)!;
+    const pixels = (await get('pixels').data()) as Float32Array;
+    const rgba = new Uint8Array(8 * 8 * 4);
+    for (let i = 0; i < 8 * 8; i++) rgba.set([pixels[3 * i]!, pixels[3 * i + 1]!, pixels[3 * i + 2]!, 255], 4 * i);
+    const sd = new StableDiffusionPipeline({
+      unet: unet4, vae: vae4, textEncoder, tokenizer: await loadClipTokenizer(), scheduler: runs.x4.scheduler, lowResScheduler: runs.x4.low_res_scheduler,
+    });
+    const r = await sd.upscale4x({
+      prompt: runs.prompt, negativePrompt: runs.negative_prompt, guidanceScale: runs.guidance_scale, steps: runs.steps,
+      image: { width: 8, height: 8, data: rgba }, noiseLevel: runs.x4.noise_level, latents: get('start'), imageNoise: get('image_noise'), returnLatents: true,
+    });
+    expect([r.images[0]!.width, r.images[0]!.height]).toEqual([32, 32]);
+    await expectSame('x4 upscale', r, get('latents'), get('image'));
+    for (const t of io.tensors.values()) (t as Tensor).dispose();
+    unet4.dispose();
+    vae4.dispose();
+  });
 });
 
 /** Final latents within float32 rounding of diffusers', image bytes within 1 level of its float image. */
@@ -145,7 +169,7 @@ async function expectSame(label: string, r: { images: { data: Uint8Array }[]; la
   const err = maxDiff(latents, want);
   // diffusers' float image mapped to bytes as the pipeline does ((x + 1) / 2, clamped, x 255, rounded).
   const img = (await wantImage.data()) as Float32Array;
-  const plane = 16 * 16;
+  const plane = img.length / 3;
   const bytes = r.images[0]!.data;
   let worst = 0;
   for (let i = 0; i < plane; i++) {

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  AbortError, Generator, InvalidArgumentError, SAMPLER_NAMES, ShapeError, classifierFreeGuidance, dispose, getSampler, memory, mul, randn, sample, tidy, type Tensor,
+  AbortError, Generator, InvalidArgumentError, SAMPLER_NAMES, ShapeError, classifierFreeGuidance, dispose, getSampler, memory, mul, randn, sample, tidy, zeros, type Tensor,
 } from '@denoise/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readPng, type RgbaImage } from '../images/png.js';
@@ -289,7 +289,19 @@ describe('argument checks', () => {
     ['class call on a text UNet', () => p.classConditional({ classLabels: [1] }), 'classConditional: the UNet has no class embedding (num_class_embeds / class_embed_type)', InvalidArgumentError],
     ['upscale on a text UNet', () => p.upscale4x({ prompt: 'a', image }), 'upscale4x: the UNet takes 4 input channels, this call gives it 7', ShapeError],
     ['options', () => p.textToImage(null as never), 'textToImage: options must be an object, got null', InvalidArgumentError],
+    ['latents shape', () => withTensor([1, 4, 4, 4], (t) => p.textToImage({ prompt: 'a', latents: t })), 'textToImage: latents must be [1, 4, 8, 8], got [1, 4, 4, 4]', ShapeError],
+    ['latents type', () => p.textToImage({ prompt: 'a', latents: [1, 2] as never }), /^textToImage: latents must be a Tensor \[1, 4, 8, 8\], got/, InvalidArgumentError],
+    ['noise shape', () => withTensor([2, 4, 8, 8], (t) => p.imageToImage({ prompt: 'a', image, noise: t })), 'imageToImage: noise must be [1, 4, 8, 8], got [2, 4, 8, 8]', ShapeError],
   ];
+  /** Runs `f` with a zeros tensor of `shape` and frees it after. */
+  async function withTensor(shape: number[], f: (t: Tensor) => Promise<unknown>): Promise<unknown> {
+    const t = zeros(shape);
+    try {
+      return await f(t);
+    } finally {
+      t.dispose();
+    }
+  }
   for (const [name, run, message, type] of cases) {
     it(name, async () => {
       const e = await run().then(() => null, (err: unknown) => err);

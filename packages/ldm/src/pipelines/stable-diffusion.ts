@@ -168,6 +168,10 @@ export interface Upscale4xOptions extends PromptOptions {
   image: RgbaInput | readonly RgbaInput[];
   /** Noise added to the low-res image, a timestep of the low-res scheduler (class label of the UNet). Default 20. */
   noiseLevel?: number;
+  /** The starting noise, as TextToImageOptions.latents ([batch, latent channels, low-res height, low-res width]). */
+  latents?: Tensor;
+  /** The N(0, I) noise the low-res scheduler adds to the image ([batch, 3, low-res height, low-res width]). Default: drawn from the seeds. */
+  imageNoise?: Tensor;
 }
 
 export interface PipelineResult {
@@ -219,6 +223,21 @@ const joinConds = (a: UNetCond, b: UNetCond): UNetCond => ({
 });
 
 const promptArgs = (o: PromptOptions) => [{ arg: 'prompt', value: o.prompt as unknown }, { arg: 'negativePrompt', value: o.negativePrompt as unknown }];
+
+/**
+ * N(0, I) noise of `shape` drawn from the generators, or the caller's tensor of that shape (a
+ * copy: the caller keeps its own). Drawn in both cases, so that later draws do not depend on it.
+ */
+function givenOrDrawn(op: string, arg: string, given: Tensor | undefined, shape: number[], gen: BatchGenerator): Tensor {
+  const drawn = randn(shape, gen);
+  if (given === undefined) return drawn;
+  drawn.dispose();
+  if (!isTensor(given)) throw new InvalidArgumentError(`${op}: ${arg} must be a Tensor ${describe(shape)}, got ${describe(given)}`);
+  given._check(op);
+  if (given.rank !== shape.length || given.shape.some((d, i) => d !== shape[i])) throw new ShapeError(`${op}: ${arg} must be ${describe(shape)}, got ${describe(given.shape)}`);
+  if (given.dtype !== 'float32') throw new InvalidArgumentError(`${op}: ${arg} must be float32, got ${given.dtype}`);
+  return mul(given, 1);
+}
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -448,8 +467,8 @@ export class StableDiffusionPipeline {
       const gen = new BatchGenerator(r.seed, r.batch);
       const f = this.vaeFactor;
       const { x, image, labels } = tidy(() => {
-        const noise = randn([r.batch, this.vae.config.latent_channels, lh, lw], gen);
-        const imageNoise = randn([r.batch, 3, lh, lw], gen);
+        const noise = givenOrDrawn(op, 'latents', o.latents, [r.batch, this.vae.config.latent_channels, lh, lw], gen);
+        const imageNoise = givenOrDrawn(op, 'imageNoise', o.imageNoise, [r.batch, 3, lh, lw], gen);
         return {
           x: mul(noise, r.plan.initNoiseSigma),
           image: lowRes.addNoise(imagesToTensor(images, { range: '-1,1' }), imageNoise, noiseLevel),
@@ -570,17 +589,7 @@ export class StableDiffusionPipeline {
 
   /** The first draw of every image's generator: standard normal latents [B, C, H/f, W/f]. */
   private initialNoise(r: Resolved, gen: BatchGenerator, height: number, width: number, given?: Tensor, arg = 'latents'): Tensor {
-    const shape = [r.batch, this.vae.config.latent_channels, height / this.vaeFactor, width / this.vaeFactor];
-    // Drawn even when given, so that the generators' later draws do not depend on it.
-    const drawn = randn(shape, gen);
-    if (given === undefined) return drawn;
-    drawn.dispose();
-    if (!isTensor(given)) throw new InvalidArgumentError(`${r.op}: ${arg} must be a Tensor ${describe(shape)}, got ${describe(given)}`);
-    given._check(r.op);
-    if (given.rank !== 4 || given.shape.some((d, i) => d !== shape[i])) throw new ShapeError(`${r.op}: ${arg} must be ${describe(shape)} (batch, latent channels, height / ${this.vaeFactor}, width / ${this.vaeFactor}), got ${describe(given.shape)}`);
-    if (given.dtype !== 'float32') throw new InvalidArgumentError(`${r.op}: ${arg} must be float32, got ${given.dtype}`);
-    // A copy the caller keeps ownership of the tensor it passed (the sampling loop frees its start).
-    return mul(given, 1);
+    return givenOrDrawn(r.op, arg, given, [r.batch, this.vae.config.latent_channels, height / this.vaeFactor, width / this.vaeFactor], gen);
   }
 
   /** Diffusion latents of images in [-1, 1]: (z - shift_factor) * scaling_factor, z the posterior mean or a seeded sample. */

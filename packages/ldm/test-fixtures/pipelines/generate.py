@@ -21,7 +21,7 @@ with the starting latents, the final latents and the decoded image; and image-to
 (StableDiffusionImg2ImgPipeline's loop: the posterior mean of an 8-bit image, noised with a fixed
 noise at the strength's start step) and inpainting runs with a 4-channel UNet (the blend of
 StableDiffusionInpaintPipeline: the same image, the same noise, the left half repainted), and with
-a 9-channel inpainting UNet (unet-inpaint/).
+a 9-channel inpainting UNet (unet-inpaint/); and the x4 upscaler's loop (unet-x4/, vae-x4/).
 
 Run (Debian's CPU PyTorch 1.13):
 
@@ -63,6 +63,12 @@ IMG2IMG = ["ddim", "euler"]
 INPAINT = ["ddim", "euler"]
 # Inpainting with a 9-channel UNet (input [latents, mask, masked-image latents]).
 INPAINT9 = ["pndm", "euler"]
+# The x4 upscaler layout (StableDiffusionUpscalePipeline): 7-channel UNet with a class embedding of
+# the noise level, a VAE with a 4x factor, DDIM with v-prediction as the released model ships.
+X4_SCHEDULER = dict(_class_name="DDIMScheduler", num_train_timesteps=1000, beta_start=0.0001, beta_end=0.02, beta_schedule="scaled_linear",
+                    prediction_type="v_prediction", set_alpha_to_one=False, steps_offset=1, clip_sample=False)
+X4_LOW_RES = dict(num_train_timesteps=1000, beta_start=0.0001, beta_end=0.02, beta_schedule="scaled_linear")
+X4_NOISE_LEVEL = 20
 
 SD = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear")
 SCHEDULERS = {
@@ -260,9 +266,42 @@ def main():
                 out = vae.decode(latents / vae.config.scaling_factor).sample
                 save_f32(os.path.join(HERE, f"inpaint9-{name}.safetensors"), {"latents": latents, "image": out})
                 print(f"inpaint (9 channels) {name}: |latents| max {latents.abs().max():.3f}")
+            # The x4 upscaler: the low-res image noised by the low-res DDPM schedule at the noise
+            # level joins the latents after the input scaling; the noise level is the class label.
+            unet4 = UNet2DConditionModel(**{**UNET, "in_channels": 7, "num_class_embeds": 1000}).eval()
+            vae4_config = {**VAE, "block_out_channels": [16, 16, 32], "down_block_types": ["DownEncoderBlock2D"] * 3,
+                           "up_block_types": ["UpDecoderBlock2D"] * 3, "scaling_factor": 0.08333}
+            vae4 = AutoencoderKL(**vae4_config).eval()
+            for i, m in enumerate([unet4, vae4]):
+                models.randomize(m, 960 + i)
+                to_half_values(m)
+            write_model("unet-x4", {**UNET, "in_channels": 7, "num_class_embeds": 1000, "_class_name": "UNet2DConditionModel"}, unet4, "diffusion_pytorch_model.safetensors")
+            write_model("vae-x4", {**vae4_config, "_class_name": "AutoencoderKL"}, vae4, "diffusion_pytorch_model.safetensors")
+            low_pixels = rng.randint(0, 256, size=(8, 8, 3)).astype(np.uint8)
+            low = torch.from_numpy(low_pixels.astype(np.float32) / 127.5 - 1).permute(2, 0, 1)[None]
+            image_noise = torch.randn((1, 3, 8, 8), generator=g)
+            start4 = torch.randn((1, 4, 8, 8), generator=g)
+            low_res = classes["DDPMScheduler"](**X4_LOW_RES)
+            level = torch.tensor([X4_NOISE_LEVEL], dtype=torch.long)
+            noisy = low_res.add_noise(low, image_noise, level)
+            takes = inspect.signature(classes["DDIMScheduler"].__init__).parameters
+            s = classes["DDIMScheduler"](**{k: v for k, v in X4_SCHEDULER.items() if k in takes})
+            s.set_timesteps(STEPS)
+            latents = start4 * s.init_noise_sigma
+            for t in s.timesteps:
+                x = s.scale_model_input(torch.cat([latents] * 2), t)
+                x = torch.cat([x, torch.cat([noisy] * 2)], dim=1)
+                out = unet4(x, t, encoder_hidden_states=embeds, class_labels=torch.cat([level] * 2)).sample
+                v_u, v_c = out.chunk(2)
+                latents = s.step(v_u + GUIDANCE * (v_c - v_u), t, latents).prev_sample
+            up = vae4.decode(latents / vae4.config.scaling_factor).sample
+            save_f32(os.path.join(HERE, "x4.safetensors"), {"pixels": torch.from_numpy(low_pixels.astype(np.float32)), "image_noise": image_noise,
+                                                             "start": start4, "latents": latents, "image": up})
+            print(f"x4 upscale: {list(up.shape)}, |latents| max {latents.abs().max():.3f}")
         with open(os.path.join(HERE, "runs.json"), "w") as f:
             json.dump({"prompt": PROMPT, "negative_prompt": NEGATIVE, "prompt_ids": PROMPT_IDS, "negative_ids": NEGATIVE_IDS,
-                       "guidance_scale": GUIDANCE, "steps": STEPS, "cases": cases, "img2img": {"strength": STRENGTH, "cases": IMG2IMG}, "inpaint": {"cases": INPAINT}, "inpaint9": {"cases": INPAINT9}}, f, indent=2)
+                       "guidance_scale": GUIDANCE, "steps": STEPS, "cases": cases, "img2img": {"strength": STRENGTH, "cases": IMG2IMG}, "inpaint": {"cases": INPAINT}, "inpaint9": {"cases": INPAINT9},
+                       "x4": {"scheduler": X4_SCHEDULER, "low_res_scheduler": {"_class_name": "DDPMScheduler", **X4_LOW_RES}, "noise_level": X4_NOISE_LEVEL}}, f, indent=2)
             f.write("\n")
     total = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(HERE) for f in fs)
     print(f"fixtures: {total} bytes")
