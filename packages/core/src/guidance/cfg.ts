@@ -47,6 +47,16 @@ function checkCFGCond(op: string, c: unknown): asserts c is CFGCond<unknown> {
   }
 }
 
+/** Checks one call's arguments (a batch axis when `batched`); returns the guidance weight at sigma. */
+function checkCall(op: string, scale: GuidanceScale, x: unknown, sigma: number, c: unknown, batched: boolean): number {
+  if (!(x instanceof Tensor)) throw new InvalidArgumentError(`${op}: x must be a Tensor, got ${describe(x)}`);
+  x._check(op);
+  if (batched && x.rank < 1) throw new ShapeError(`${op}: x must have a batch axis (rank >= 1), got shape ${describe(x.shape)}`);
+  checkSigma(op, sigma);
+  checkCFGCond(op, c);
+  return resolveScale(op, scale, sigma);
+}
+
 /** x0_u + w (x0_c - x0_u). */
 function combine(x0c: Tensor, x0u: Tensor, w: number): Tensor {
   return add(x0u, mul(sub(x0c, x0u), w));
@@ -75,13 +85,7 @@ export function classifierFreeGuidance<C>(denoiser: Denoiser<C> | AsyncDenoiser<
   checkOptionsObject(op, options, 'scale');
   checkScale(op, options.scale);
   const scale = options.scale;
-  const checkArgs = (x: Tensor, sigma: number, c: CFGCond<C>): number => {
-    if (!(x instanceof Tensor)) throw new InvalidArgumentError(`${op}: x must be a Tensor, got ${describe(x)}`);
-    x._check(op);
-    checkSigma(op, sigma);
-    checkCFGCond(op, c);
-    return resolveScale(op, scale, sigma);
-  };
+  const checkArgs = (x: Tensor, sigma: number, c: CFGCond<C>): number => checkCall(op, scale, x, sigma, c, false);
   if (isAsyncDenoiser(denoiser)) {
     return asyncDenoiser(async (x: Tensor, sigma: number, c: CFGCond<C>): Promise<Tensor> => {
       const w = checkArgs(x, sigma, c);
@@ -129,14 +133,7 @@ export function classifierFreeGuidanceBatched<C, B>(denoiser: Denoiser<B> | Asyn
   checkScale(op, options.scale);
   checkFunction(op, 'options.concat', options.concat);
   const { scale, concat: join } = options;
-  const checkArgs = (x: Tensor, sigma: number, c: CFGCond<C>): number => {
-    if (!(x instanceof Tensor)) throw new InvalidArgumentError(`${op}: x must be a Tensor, got ${describe(x)}`);
-    x._check(op);
-    if (x.rank < 1) throw new ShapeError(`${op}: x must have a batch axis (rank >= 1), got shape ${describe(x.shape)}`);
-    checkSigma(op, sigma);
-    checkCFGCond(op, c);
-    return resolveScale(op, scale, sigma);
-  };
+  const checkArgs = (x: Tensor, sigma: number, c: CFGCond<C>): number => checkCall(op, scale, x, sigma, c, true);
   if (isAsyncDenoiser(denoiser)) {
     return asyncDenoiser(async (x: Tensor, sigma: number, c: CFGCond<C>): Promise<Tensor> => {
       const w = checkArgs(x, sigma, c);

@@ -104,29 +104,16 @@ def to_half_values(model):
             p.copy_(p.half().float())
 
 
-def save_f16(path, tensors):
+def save(path, tensors, dtype="F32"):
+    """Writes tensors as safetensors in float32 ("F32") or float16 ("F16")."""
+    np_dtype = {"F32": "<f4", "F16": "<f2"}[dtype]
     header, blobs, offset = {}, [], 0
     for name in sorted(tensors):
-        a = tensors[name].detach().cpu().contiguous().numpy().astype("<f2")
+        a = tensors[name].detach().cpu().contiguous().numpy().astype(np_dtype)
         b = a.tobytes()
-        header[name] = {"dtype": "F16", "shape": list(a.shape), "data_offsets": [offset, offset + len(b)]}
+        header[name] = {"dtype": dtype, "shape": list(a.shape), "data_offsets": [offset, offset + len(b)]}
         offset += len(b)
         blobs.append(b)
-    write_safetensors(path, header, blobs)
-
-
-def save_f32(path, tensors):
-    header, blobs, offset = {}, [], 0
-    for name in sorted(tensors):
-        a = tensors[name].detach().cpu().contiguous().numpy().astype("<f4")
-        b = a.tobytes()
-        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [offset, offset + len(b)]}
-        offset += len(b)
-        blobs.append(b)
-    write_safetensors(path, header, blobs)
-
-
-def write_safetensors(path, header, blobs):
     h = json.dumps(header, separators=(",", ":")).encode()
     h += b" " * ((8 - len(h) % 8) % 8)
     with open(path, "wb") as f:
@@ -142,7 +129,7 @@ def write_model(name, config, model, weights):
     with open(os.path.join(out, "config.json"), "w") as f:
         json.dump(config, f, indent=2, sort_keys=True)
         f.write("\n")
-    save_f16(os.path.join(out, weights), dict(model.state_dict()))
+    save(os.path.join(out, weights), dict(model.state_dict()), "F16")
 
 
 def main():
@@ -195,7 +182,7 @@ def main():
                     eps_u, eps_c = unet(x, t, encoder_hidden_states=embeds).sample.chunk(2)
                     latents = s.step(eps_u + GUIDANCE * (eps_c - eps_u), t, latents).prev_sample
                 image = vae.decode(latents / vae.config.scaling_factor).sample
-                save_f32(os.path.join(HERE, f"run-{name}.safetensors"), {"start": start, "latents": latents, "image": image})
+                save(os.path.join(HERE, f"run-{name}.safetensors"), {"start": start, "latents": latents, "image": image})
                 cases[name] = {"scheduler": config, "timesteps": [int(t) if float(t).is_integer() else float(t) for t in s.timesteps]}
                 print(f"{name}: timesteps {cases[name]['timesteps']}, |latents| max {latents.abs().max():.3f}, image range [{image.min():.3f}, {image.max():.3f}]")
             # Image-to-image (StableDiffusionImg2ImgPipeline's loop): the posterior mean of an 8-bit
@@ -220,7 +207,7 @@ def main():
                     eps_u, eps_c = unet(x, t, encoder_hidden_states=embeds).sample.chunk(2)
                     latents = s.step(eps_u + GUIDANCE * (eps_c - eps_u), t, latents).prev_sample
                 out = vae.decode(latents / vae.config.scaling_factor).sample
-                save_f32(os.path.join(HERE, f"img2img-{name}.safetensors"), {"pixels": torch.from_numpy(pixels.astype(np.float32)), "noise": noise, "latents": latents, "image": out})
+                save(os.path.join(HERE, f"img2img-{name}.safetensors"), {"pixels": torch.from_numpy(pixels.astype(np.float32)), "noise": noise, "latents": latents, "image": out})
                 print(f"img2img {name}: timesteps {[float(t) for t in timesteps]}, |latents| max {latents.abs().max():.3f}")
             # Inpainting, 4-channel UNet, strength 1: the left half (mask 1) is repainted; after every
             # step the known latents, noised to the next timestep (clean after the last), are blended back.
@@ -243,7 +230,7 @@ def main():
                         known = s.add_noise(init, noise, torch.tensor([timesteps[i + 1]]))
                     latents = (1 - mask_latent) * known + mask_latent * latents
                 out = vae.decode(latents / vae.config.scaling_factor).sample
-                save_f32(os.path.join(HERE, f"inpaint-{name}.safetensors"), {"latents": latents, "image": out})
+                save(os.path.join(HERE, f"inpaint-{name}.safetensors"), {"latents": latents, "image": out})
                 print(f"inpaint {name}: |latents| max {latents.abs().max():.3f}")
             # Inpainting with a 9-channel UNet: [latents, mask, masked-image latents] after the input
             # scaling; the masked image keeps the pixels where mask < 0.5 (its posterior mean).
@@ -264,7 +251,7 @@ def main():
                     eps_u, eps_c = unet9(x, t, encoder_hidden_states=embeds).sample.chunk(2)
                     latents = s.step(eps_u + GUIDANCE * (eps_c - eps_u), t, latents).prev_sample
                 out = vae.decode(latents / vae.config.scaling_factor).sample
-                save_f32(os.path.join(HERE, f"inpaint9-{name}.safetensors"), {"latents": latents, "image": out})
+                save(os.path.join(HERE, f"inpaint9-{name}.safetensors"), {"latents": latents, "image": out})
                 print(f"inpaint (9 channels) {name}: |latents| max {latents.abs().max():.3f}")
             # The x4 upscaler: the low-res image noised by the low-res DDPM schedule at the noise
             # level joins the latents after the input scaling; the noise level is the class label.
@@ -295,7 +282,7 @@ def main():
                 v_u, v_c = out.chunk(2)
                 latents = s.step(v_u + GUIDANCE * (v_c - v_u), t, latents).prev_sample
             up = vae4.decode(latents / vae4.config.scaling_factor).sample
-            save_f32(os.path.join(HERE, "x4.safetensors"), {"pixels": torch.from_numpy(low_pixels.astype(np.float32)), "image_noise": image_noise,
+            save(os.path.join(HERE, "x4.safetensors"), {"pixels": torch.from_numpy(low_pixels.astype(np.float32)), "image_noise": image_noise,
                                                              "start": start4, "latents": latents, "image": up})
             print(f"x4 upscale: {list(up.shape)}, |latents| max {latents.abs().max():.3f}")
         with open(os.path.join(HERE, "runs.json"), "w") as f:
