@@ -19,59 +19,95 @@ import { GEMM_FIELDS, gemmDispatches, gemmMain, type GemmTile } from './gemm.js'
 
 const CONV_FIELDS = ['Nb', 'Cin', 'H', 'W', 'Cout', 'kH', 'kW', 'outH', 'outW', 'sH', 'sW', 'padT', 'padL', 'dH', 'dW', 'cinG', 'coutG'].map(u32);
 
-// Shared WGSL: the group of the current GEMM and im2col's element (channel ci of the group,
-// tap kh, kw, output position n = (b, oh, ow)), zero in the padding.
-const IM2COL = `var<private> g: u32;
+// B is read through the skeleton's row interface (gemm.ts): each invocation decomposes its
+// columns once, before the K loop, and each row index once per row, so the inner loads are
+// additions, comparisons and a select. VU / VI / VB / VF are the skeleton's column-width aliases.
+
+// (c, kh, kw) from a flat filter-tap index k = (c * kH + kh) * kW + kw (scalars or vectors).
+const TAP = (k: string) => `let kw = ${k} % u.kW; let kt = ${k} / u.kW; let kh = kt % u.kH; let c = kt / u.kH;`;
+
+/** WGSL: `buf` at the addresses `i` (one per column), 0 where `ok` is false (`i` is 0 there). */
+function gather(buf: string, tile: GemmTile): string {
+  const value = tile === 64 ? `vec4<f32>(${buf}[i.x], ${buf}[i.y], ${buf}[i.z], ${buf}[i.w])` : `${buf}[i]`;
+  return `fn gather_(i: VU, ok: VB) -> VF { return select(VF(0.0), ${value}, ok); }`;
+}
+
+const COLUMNS = `var<private> colBase: VU;
+var<private> colH: VI;
+var<private> colW: VI;
+var<private> colOk: VB;`;
+
+type ConvVariant = 'conv2d' | 'conv2dGradInput' | 'conv2dGradFilter';
+
+const BODIES: Readonly<Record<ConvVariant, { bindings: readonly [string, string, string]; source: (p: ConvParams) => string }>> = {
+  // Column n = (b, oh, ow): colBase = offset of (b, the group's first channel) in X, colH / colW =
+  // the receptive field's top-left input row / column. Row k = (c, kh, kw).
+  conv2d: {
+    bindings: ['X', 'Wt', 'Y'],
+    source: (p) => `var<private> g: u32;
 fn setup_(batch: u32) { g = batch; }
-fn im2col_(ci: u32, kh: u32, kw: u32, n: u32) -> f32 {
+fn loadA_(m: u32, k: u32) -> f32 { return Wt[(g * u.coutG + m) * u.K + k]; }
+${COLUMNS}
+${gather('X', p.tile)}
+fn colsB_(n: VU) {
   let ow = n % u.outW;
   let t = n / u.outW;
   let oh = t % u.outH;
   let b = t / u.outH;
-  let ih = i32(oh * u.sH + kh * u.dH) - i32(u.padT);
-  let iw = i32(ow * u.sW + kw * u.dW) - i32(u.padL);
-  if (ih < 0 || iw < 0 || ih >= i32(u.H) || iw >= i32(u.W)) { return 0.0; }
-  return X[((b * u.Cin + g * u.cinG + ci) * u.H + u32(ih)) * u.W + u32(iw)];
-}`;
-
-// (c, kh, kw) from a flat filter-tap index k = (c * kH + kh) * kW + kw.
-const TAP = (k: string) => `let kw = ${k} % u.kW; let kt = ${k} / u.kW; let kh = kt % u.kH; let c = kt / u.kH;`;
-
-type ConvVariant = 'conv2d' | 'conv2dGradInput' | 'conv2dGradFilter';
-
-const BODIES: Readonly<Record<ConvVariant, { bindings: readonly [string, string, string]; source: string }>> = {
-  conv2d: {
-    bindings: ['X', 'Wt', 'Y'],
-    source: `${IM2COL}
-fn loadA_(m: u32, k: u32) -> f32 { return Wt[(g * u.coutG + m) * u.K + k]; }
-fn loadB_(k: u32, n: u32) -> f32 { ${TAP('k')} return im2col_(c, kh, kw, n); }
+  colBase = (b * u.Cin + g * u.cinG) * (u.H * u.W);
+  colH = VI(oh * u.sH) - i32(u.padT);
+  colW = VI(ow * u.sW) - i32(u.padL);
+  colOk = n < VU(u.N);
+}
+fn rowB_(k: u32) -> VF {
+  ${TAP('k')}
+  let ih = colH + i32(kh * u.dH);
+  let iw = colW + i32(kw * u.dW);
+  let ok = colOk & (ih >= VI(0)) & (iw >= VI(0)) & (ih < VI(i32(u.H))) & (iw < VI(i32(u.W)));
+  return gather_(select(VU(0u), colBase + c * (u.H * u.W) + VU(ih) * u.W + VU(iw), ok), ok);
+}
 fn store_(m: u32, n: u32, v: f32) {
   let s = n % (u.outH * u.outW);
   let b = n / (u.outH * u.outW);
   Y[(b * u.Cout + g * u.coutG + m) * u.outH * u.outW + s] = v;
 }`,
   },
+  // Column n = (b, ih, iw): colBase = offset of (b, the group's first channel) in dY, colH / colW
+  // = ih + padT, iw + padL. Row k = (co, kh, kw): the output position oh with
+  // oh * sH = ih + padT - kh * dH, if there is one (a division only for strides > 1).
   conv2dGradInput: {
     bindings: ['dY', 'Wt', 'dX'],
-    source: `var<private> g: u32;
+    source: (p) => `var<private> g: u32;
 fn setup_(batch: u32) { g = batch; }
 fn loadA_(m: u32, k: u32) -> f32 {
   ${TAP('k')}
   return Wt[(((g * u.coutG + c) * u.cinG + m) * u.kH + kh) * u.kW + kw];
 }
-fn loadB_(k: u32, n: u32) -> f32 {
-  ${TAP('k')}
+${COLUMNS}
+${gather('dY', p.tile)}
+fn colsB_(n: VU) {
   let iw = n % u.W;
   let t = n / u.W;
   let ih = t % u.H;
   let b = t / u.H;
-  let th = i32(ih + u.padT) - i32(kh * u.dH);
-  let tw = i32(iw + u.padL) - i32(kw * u.dW);
-  if (th < 0 || tw < 0) { return 0.0; }
-  let oh = u32(th) / u.sH;
-  let ow = u32(tw) / u.sW;
-  if (oh * u.sH != u32(th) || ow * u.sW != u32(tw) || oh >= u.outH || ow >= u.outW) { return 0.0; }
-  return dY[((b * u.Cout + g * u.coutG + c) * u.outH + oh) * u.outW + ow];
+  colBase = (b * u.Cout + g * u.coutG) * (u.outH * u.outW);
+  colH = VI(ih + u.padT);
+  colW = VI(iw + u.padL);
+  colOk = n < VU(u.N);
+}
+fn rowB_(k: u32) -> VF {
+  ${TAP('k')}
+  let th = colH - i32(kh * u.dH);
+  let tw = colW - i32(kw * u.dW);
+${p.unitStride
+    ? `  let oh = VU(th);
+  let ow = VU(tw);
+  var ok = colOk;`
+    : `  let oh = VU(th) / u.sH;
+  let ow = VU(tw) / u.sW;
+  var ok = colOk & (oh * u.sH == VU(th)) & (ow * u.sW == VU(tw));`}
+  ok = ok & (th >= VI(0)) & (tw >= VI(0)) & (oh < VU(u.outH)) & (ow < VU(u.outW));
+  return gather_(select(VU(0u), colBase + c * (u.outH * u.outW) + oh * u.outW + ow, ok), ok);
 }
 fn store_(m: u32, n: u32, v: f32) {
   let s = n % (u.H * u.W);
@@ -79,21 +115,44 @@ fn store_(m: u32, n: u32, v: f32) {
   dX[(b * u.Cin + g * u.cinG + m) * u.H * u.W + s] = v;
 }`,
   },
+  // Column n = (c, kh, kw), a filter tap: colBase = offset of channel g * cinG + c in one image of
+  // X, colH / colW = kh * dH - padT, kw * dW - padL. Row k = (b, oh, ow).
   conv2dGradFilter: {
     bindings: ['X', 'dY', 'dW'],
-    source: `${IM2COL}
+    source: (p) => `var<private> g: u32;
+fn setup_(batch: u32) { g = batch; }
 fn loadA_(m: u32, k: u32) -> f32 {
   let s = k % (u.outH * u.outW);
   let b = k / (u.outH * u.outW);
   return dY[(b * u.Cout + g * u.coutG + m) * u.outH * u.outW + s];
 }
-fn loadB_(k: u32, n: u32) -> f32 { ${TAP('n')} return im2col_(c, kh, kw, k); }
+${COLUMNS}
+${gather('X', p.tile)}
+fn colsB_(n: VU) {
+  ${TAP('n')}
+  colBase = (g * u.cinG + c) * (u.H * u.W);
+  colH = VI(kh * u.dH) - i32(u.padT);
+  colW = VI(kw * u.dW) - i32(u.padL);
+  colOk = n < VU(u.N);
+}
+fn rowB_(k: u32) -> VF {
+  let ow = k % u.outW;
+  let t = k / u.outW;
+  let oh = t % u.outH;
+  let b = t / u.outH;
+  let ih = colH + i32(oh * u.sH);
+  let iw = colW + i32(ow * u.sW);
+  let ok = colOk & (ih >= VI(0)) & (iw >= VI(0)) & (ih < VI(i32(u.H))) & (iw < VI(i32(u.W)));
+  return gather_(select(VU(0u), b * (u.Cin * u.H * u.W) + colBase + VU(ih) * u.W + VU(iw), ok), ok);
+}
 fn store_(m: u32, n: u32, v: f32) { dW[(g * u.coutG + m) * u.N + n] = v; }`,
   },
 };
 
 export interface ConvParams {
   readonly tile: GemmTile;
+  /** conv2dGradInput only: stride 1 on both axes (no division by the stride). */
+  readonly unitStride: boolean;
 }
 
 function convKernel(variant: ConvVariant): Kernel<ConvParams> {
@@ -104,10 +163,10 @@ function convKernel(variant: ConvVariant): Kernel<ConvParams> {
     workgroupSize: [16, 16, 1],
     bindings: io([in0, in1], [out]),
     uniforms: () => [...GEMM_FIELDS, ...CONV_FIELDS],
-    cacheKey: (p) => `${p.tile}`,
+    cacheKey: (p) => `${p.tile}:${p.unitStride ? 's1' : 's'}`,
     source: (p) => `${declarations(kernel, p, { [in0]: 'f32', [in1]: 'f32', [out]: 'f32' })}
-${body.source}
-${gemmMain(p.tile)}`,
+${body.source(p)}
+${gemmMain(p.tile, { rowsB: true })}`,
   };
   return kernel;
 }
@@ -132,7 +191,8 @@ function runConv(rt: Runtime, kernel: Kernel<ConvParams>, a: TensorInfo, b: Tens
   const y = rt.alloc(sizeOf(out.shape), kernel.name);
   if (y.size === 0) return y;
   const [M, N, K] = mnk;
-  rt.run(gemmDispatches(rt, { kernel, params: { tile: rt.gemmTile }, buffers: [a.handle as WebGPUHandle, b.handle as WebGPUHandle, y], uniforms: values }, M, N, K, groups));
+  const unitStride = kernel === conv2dGradInputKernel && values.sH === 1 && values.sW === 1;
+  rt.run(gemmDispatches(rt, { kernel, params: { tile: rt.gemmTile, unitStride }, buffers: [a.handle as WebGPUHandle, b.handle as WebGPUHandle, y], uniforms: values }, M, N, K, groups));
   return y;
 }
 

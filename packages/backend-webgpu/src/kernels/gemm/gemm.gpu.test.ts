@@ -1,9 +1,9 @@
 // matmul and the convolutions (implicit GEMM) against the reference backend, with gradients
 // (which run the transposed matmuls and both conv gradients): shapes that do not divide the
 // tiles, broadcast batches, strides, dilations, asymmetric padding and groups. The hardware
-// default tiling (64) runs on a second backend for one forward matmul only: on lavapipe each
-// 64-tile pipeline takes LLVM several seconds to compile (the convolutions share its skeleton,
-// and their operand loaders are the ones tested above with the 16 tiling).
+// default tiling (64) runs on a second backend too: one forward matmul, and the convolutions
+// with their gradients (their B operand is read four columns per invocation there, as vectors,
+// one column with the 16 tiling), strided and with unit stride (conv2dGradInput's two variants).
 import type { ConformanceCase } from '@denoise/core/testing';
 import { randomFloat } from '@denoise/core/testing';
 import * as op from '@denoise/core';
@@ -25,6 +25,11 @@ const CONV: ConformanceCase[] = [
 
 await describeGpu('gemm kernels on webgpu (default tiling)', (backend) => itMatchesReference(backend, [...MATMUL, ...CONV]));
 
-const TILE64: ConformanceCase = { name: 'matmul/tile64', inputs: (g) => [f(g, [2, 70, 45]), f(g, [45, 67])], run: (a, b) => op.matmul(a, b) };
+const TILE64: ConformanceCase[] = [
+  { name: 'matmul/tile64', inputs: (g) => [f(g, [2, 70, 45]), f(g, [45, 67])], run: (a, b) => op.matmul(a, b) },
+  // N = 2 * 5 * 7 = 70 output positions (columns 64..69 in a second, partial tile), groups 2.
+  { name: 'conv2d/tile64-stride2-dilation2-groups', inputs: (g) => [f(g, [2, 4, 13, 11]), f(g, [6, 2, 3, 2])], run: (x, w) => op.conv2d(x, w, { stride: [2, 2], dilation: [2, 1], padding: [1, 0, 2, 1], groups: 2 }), grad: true },
+  { name: 'conv2d/tile64-unit-stride', inputs: (g) => [f(g, [1, 5, 9, 10]), f(g, [7, 5, 3, 3])], run: (x, w) => op.conv2d(x, w, { padding: 1 }), grad: true },
+];
 
-await describeGpu('gemm kernels on webgpu (64 x 64 tiles)', (backend) => itMatchesReference(backend, [TILE64]), { gemmTile: 64 });
+await describeGpu('gemm kernels on webgpu (64 x 64 tiles)', (backend) => itMatchesReference(backend, TILE64), { gemmTile: 64 });

@@ -14,6 +14,20 @@
 //   fn store_(m: u32, n: u32, v: f32)
 // so matmul reads strided (possibly transposed, batch-broadcast) matrices and conv2d gathers its
 // im2col matrix on the fly, without materialising it.
+//
+// An operand B whose element address splits into a part that depends on the column alone and a
+// part that depends on the row alone (the convolutions: output position and filter tap) can
+// instead use the row interface (`gemmMain(tile, { rowsB: true })`), which moves the column's
+// index arithmetic (integer divisions by run-time sizes) out of the K loop and does the row's
+// once per row instead of once per element:
+//   fn colsB_(n: VU)                 once per invocation, before the K loop: its B columns
+//                                    (VU = vec4<u32> with tile64, whose invocations own four
+//                                    columns; u32 with tile16), some possibly >= N
+//   fn rowB_(k: u32) -> VF           row k < K of B at those columns (VF = vec4<f32> / f32),
+//                                    0 at columns >= N
+// with the aliases VU, VI (i32 / vec4<i32>), VB (bool / vec4<bool>) and VF declared by the
+// skeleton, so one WGSL body serves both tilings (arithmetic, comparisons and select() work
+// alike on scalars and vectors).
 
 import { u32, type UniformField } from '../../kernel.js';
 import type { Dispatch, Runtime } from '../../runtime/runtime.js';
@@ -23,13 +37,36 @@ export type GemmTile = 16 | 64;
 /** Uniforms every GEMM kernel has: the problem size and the grid offsets of a split dispatch. */
 export const GEMM_FIELDS: readonly UniformField[] = ['M', 'N', 'K', 'offX', 'offY', 'offZ'].map(u32);
 
-/** The entry point of a GEMM kernel with the given tiling. */
-export function gemmMain(tile: GemmTile): string {
-  return tile === 64 ? tile64() : tile16();
+/** How the skeleton reads B: element by element (loadB_) or by rows (colsB_ / rowB_). */
+export interface GemmMainOptions {
+  readonly rowsB?: boolean;
 }
 
-function tile64(): string {
-  return `const TM = 64u;
+/** The entry point of a GEMM kernel with the given tiling. */
+export function gemmMain(tile: GemmTile, options: GemmMainOptions = {}): string {
+  const rowsB = options.rowsB === true;
+  return tile === 64 ? tile64(rowsB) : tile16(rowsB);
+}
+
+/** The column-width aliases of the row interface: four columns per invocation, or one. */
+function aliases(width: 1 | 4): string {
+  return width === 4
+    ? 'alias VU = vec4<u32>;\nalias VI = vec4<i32>;\nalias VB = vec4<bool>;\nalias VF = vec4<f32>;'
+    : 'alias VU = u32;\nalias VI = i32;\nalias VB = bool;\nalias VF = f32;';
+}
+
+function tile64(rowsB: boolean): string {
+  // B tile: row kk, the four columns l.x + 16c of this invocation packed as one vec4.
+  const loadB = rowsB
+    ? `var b = vec4<f32>();
+    if (bk < u.K) { b = rowB_(bk); }`
+    : `var b = vec4<f32>();
+    for (var c = 0u; c < 4u; c++) {
+      let bn = col0 + l.x + 16u * c;
+      if (bk < u.K && bn < u.N) { b[c] = loadB_(bk, bn); }
+    }`;
+  return `${rowsB ? aliases(4) : ''}
+const TM = 64u;
 const TN = 64u;
 const TK = 16u;
 var<workgroup> tileA: array<f32, 1024>;
@@ -39,7 +76,7 @@ var<workgroup> tileB: array<vec4<f32>, 256>;
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let row0 = (wid.y + u.offY) * TM;
   let col0 = (wid.x + u.offX) * TN;
-  setup_(wid.z + u.offZ);
+  setup_(wid.z + u.offZ);${rowsB ? '\n  colsB_(col0 + l.x + vec4<u32>(0u, 16u, 32u, 48u));' : ''}
   var acc0 = vec4<f32>();
   var acc1 = vec4<f32>();
   var acc2 = vec4<f32>();
@@ -53,13 +90,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l: 
       if (am < u.M && ak < u.K) { a = loadA_(am, ak); }
       tileA[idx] = a;
     }
-    // B tile: row kk, the four columns l.x + 16c of this invocation packed as one vec4.
     let bk = k0 + l.y;
-    var b = vec4<f32>();
-    for (var c = 0u; c < 4u; c++) {
-      let bn = col0 + l.x + 16u * c;
-      if (bk < u.K && bn < u.N) { b[c] = loadB_(bk, bn); }
-    }
+    ${loadB}
     tileB[l.y * 16u + l.x] = b;
     workgroupBarrier();
     for (var kk = 0u; kk < TK; kk++) {
@@ -82,8 +114,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l: 
 }`;
 }
 
-function tile16(): string {
-  return `const TS = 16u;
+function tile16(rowsB: boolean): string {
+  const loadB = rowsB ? 'if (k0 + l.y < u.K) { b = rowB_(k0 + l.y); }' : 'if (k0 + l.y < u.K && n < u.N) { b = loadB_(k0 + l.y, n); }';
+  return `${rowsB ? aliases(1) : ''}
+const TS = 16u;
 var<workgroup> tileA: array<f32, 256>;
 var<workgroup> tileB: array<f32, 256>;
 
@@ -91,14 +125,14 @@ var<workgroup> tileB: array<f32, 256>;
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l: vec3<u32>) {
   let m = (wid.y + u.offY) * TS + l.y;
   let n = (wid.x + u.offX) * TS + l.x;
-  setup_(wid.z + u.offZ);
+  setup_(wid.z + u.offZ);${rowsB ? '\n  colsB_(n);' : ''}
   var acc = 0.0;
   for (var k0 = 0u; k0 < u.K; k0 += TS) {
     var a = 0.0;
     if (m < u.M && k0 + l.x < u.K) { a = loadA_(m, k0 + l.x); }
     tileA[l.y * TS + l.x] = a;
     var b = 0.0;
-    if (k0 + l.y < u.K && n < u.N) { b = loadB_(k0 + l.y, n); }
+    ${loadB}
     tileB[l.y * TS + l.x] = b;
     workgroupBarrier();
     for (var kk = 0u; kk < TS; kk++) { acc = fma(tileA[l.y * TS + kk], tileB[kk * TS + l.x], acc); }
