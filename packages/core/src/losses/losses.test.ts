@@ -7,6 +7,7 @@ import { reshape } from '../ops/layout.js';
 import { gradients } from '../autograd/index.js';
 import { InvalidArgumentError, ShapeError, DTypeError } from '../errors/index.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { asyncReadBackend } from '../testing/async-read.js';
 import { LossAwareSampler, diffuseVP, diffusionLoss, diffusionLossTerms, predictionTarget, uniformTimesteps } from './index.js';
 
 const F64 = { dtype: 'float64' } as const;
@@ -259,5 +260,27 @@ describe('timestep samplers', () => {
     expect(() => s.update([0, 1], [1])).toThrow(ShapeError);
     expect(() => new LossAwareSampler(0)).toThrow(/LossAwareSampler: numTimesteps must be an integer >= 1, got 0/);
     expect(() => new LossAwareSampler(4, { uniformProb: 2 })).toThrow(/options.uniformProb must be a number in \[0, 1\], got 2/);
+  });
+
+  it('LossAwareSampler.updateAsync takes tensors on a backend without synchronous reads and records what update() records', async () => {
+    const asyncOnly = asyncReadBackend();
+    const sync = new LossAwareSampler(4, { historyPerTerm: 3 });
+    const viaAsync = new LossAwareSampler(4, { historyPerTerm: 3 });
+    const gen = new Generator(3);
+    for (let j = 0; j < 6; j++) {
+      const ts = Array.from(gen.uniformArray(5, 'float64'), (u) => Math.floor(u * 4));
+      const ls = Array.from(gen.uniformArray(5, 'float64'), (u) => 0.1 + u);
+      sync.update(ts, ls);
+      const tt = tensor(ts, undefined, { dtype: 'int32', backend: asyncOnly });
+      const lt = tensor(ls, undefined, { dtype: 'float64', backend: asyncOnly });
+      expect(() => viaAsync.update(tt, lt)).toThrow('Tensor.dataSync: backend "reference-async-read" cannot read synchronously; use await tensor.data()');
+      await viaAsync.updateAsync(tt, lt);
+      tt.dispose();
+      lt.dispose();
+    }
+    expect(viaAsync.warmedUp).toBe(sync.warmedUp);
+    expect(Array.from(viaAsync.probabilities())).toEqual(Array.from(sync.probabilities()));
+    await expect(viaAsync.updateAsync([0, 4], [1, 1])).rejects.toThrow(/LossAwareSampler.updateAsync: ts\[1\] must be an integer in \[0, 4\), got 4/);
+    expect(asyncOnly.memory().buffers).toBe(0);
   });
 });

@@ -140,11 +140,26 @@ export class LossAwareSampler {
     return { t, weights, timesteps, importance };
   }
 
-  /** Records the unweighted losses seen at timesteps `ts` (host arrays, or tensors on a synchronous backend). */
+  /**
+   * Records the unweighted losses seen at timesteps `ts` (host arrays, or tensors on a backend
+   * that reads synchronously; on WebGPU use updateAsync).
+   */
   update(ts: ArrayLike<number> | Tensor, losses: ArrayLike<number> | Tensor): void {
     const op = 'LossAwareSampler.update';
     const tv = ts instanceof Tensor ? ts.dataSync() : ts;
     const lv = losses instanceof Tensor ? losses.dataSync() : losses;
+    this.record(op, ts, losses, tv, lv);
+  }
+
+  /** update() for any backend: tensors are read back asynchronously (the same result). */
+  async updateAsync(ts: ArrayLike<number> | Tensor, losses: ArrayLike<number> | Tensor): Promise<void> {
+    const op = 'LossAwareSampler.updateAsync';
+    const tv = ts instanceof Tensor ? await ts.data() : ts;
+    const lv = losses instanceof Tensor ? await losses.data() : losses;
+    this.record(op, ts, losses, tv, lv);
+  }
+
+  private record(op: string, ts: unknown, losses: unknown, tv: ArrayLike<number>, lv: ArrayLike<number>): void {
     if (typeof tv !== 'object' || tv === null || typeof tv.length !== 'number') throw new InvalidArgumentError(`${op}: ts must be an array of timesteps, got ${describe(ts)}`);
     if (typeof lv !== 'object' || lv === null || lv.length !== tv.length) {
       throw new ShapeError(`${op}: losses must hold one value per timestep (${tv.length}), got ${describe(losses)}`);

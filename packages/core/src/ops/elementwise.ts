@@ -58,9 +58,19 @@ function binary(op: BinaryOp, a: TensorLike, b: TensorLike): Tensor {
     expectDType(op, 'b', tb, ['bool']);
   }
   const shape = broadcastShapes(op, ta.shape, tb.shape);
-  ta = cast(ta, dtype);
-  tb = cast(tb, dtype);
-  return engine.runKernel('binary', [ta, tb], { op }, { shape, dtype }, op);
+  const ca = cast(ta, dtype);
+  const cb = cast(tb, dtype);
+  const out = engine.runKernel('binary', [ca, cb], { op }, { shape, dtype }, op);
+  // Tensors made here (from number operands, or casts) are freed now rather than left to an
+  // enclosing tidy(), so ops called outside any scope do not leak them (a tape that saved one
+  // keeps it until the backward pass).
+  freeTemporaries([a, b, out], [ta, tb, ca, cb]);
+  return out;
+}
+
+/** Disposes the tensors among `made` that are not caller-owned (`given`). */
+function freeTemporaries(given: readonly unknown[], made: readonly Tensor[]): void {
+  for (const t of new Set(made)) if (!given.includes(t)) t.dispose();
 }
 
 export const add = (a: TensorLike, b: TensorLike) => binary('add', a, b);
@@ -98,15 +108,22 @@ export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
   if (cond.dtype !== 'bool') throw new DTypeError(`where: cond must have dtype bool, got ${cond.dtype}`);
   const dtype = resultDType(a, b);
   const like = a instanceof Tensor ? a : b instanceof Tensor ? b : cond;
-  const ta = cast(asTensor('where', 'a', a, dtype, like), dtype);
-  const tb = cast(asTensor('where', 'b', b, dtype, like), dtype);
+  const ra = asTensor('where', 'a', a, dtype, like);
+  const rb = asTensor('where', 'b', b, dtype, like);
+  const ta = cast(ra, dtype);
+  const tb = cast(rb, dtype);
   const shape = broadcastShapes('where', broadcastShapes('where', cond.shape, ta.shape), tb.shape);
-  return engine.runKernel('where', [cond, ta, tb], {}, { shape, dtype }, 'where');
+  const out = engine.runKernel('where', [cond, ta, tb], {}, { shape, dtype }, 'where');
+  freeTemporaries([a, b, out], [ra, rb, ta, tb]);
+  return out;
 }
 
 /** Clamps into [lo, hi]. */
 export function clip(x: Tensor, lo: number, hi: number): Tensor {
-  return minimum(maximum(x, lo), hi);
+  const low = maximum(x, lo);
+  const out = minimum(low, hi);
+  low.dispose();
+  return out;
 }
 
 export function isFloat(x: Tensor): boolean {

@@ -108,7 +108,7 @@ export function concat(xs: readonly Tensor[], axis = 0): Tensor {
 export function stack(xs: readonly Tensor[], axis = 0): Tensor {
   if (!Array.isArray(xs) || xs.length === 0) throw new InvalidArgumentError(`stack: xs must be a non-empty array of tensors, got ${describe(xs)}`);
   const a = normalizeAxis('stack', axis, xs[0]!.rank + 1);
-  return concat(xs.map((x) => expandDims(x, a)), a);
+  return engine.tidy(() => concat(xs.map((x) => expandDims(x, a)), a));
 }
 
 /** Splits into pieces of the given sizes (or `n` equal pieces) along `axis`. */
@@ -191,5 +191,5 @@ export function tile(x: Tensor, reps: readonly number[]): Tensor {
     expanded.push(1, d);
     target.push(checkInt('tile', `reps[${i}]`, reps[i], 0), d);
   });
-  return reshape(broadcastTo(reshape(x, expanded), target), x.shape.map((d, i) => d * (reps[i] as number)));
+  return engine.tidy(() => reshape(broadcastTo(reshape(x, expanded), target), x.shape.map((d, i) => d * (reps[i] as number))));
 }

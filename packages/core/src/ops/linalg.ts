@@ -26,21 +26,24 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   if (a.rank === 0 || b.rank === 0) throw new ShapeError(`matmul: operands must have rank >= 1, got shapes ${describe(a.shape)} and ${describe(b.shape)}`);
   const ta = options.transposeA ?? false;
   const tb = options.transposeB ?? false;
-  const a2 = a.rank === 1 ? reshape(a, [1, a.shape[0]!]) : a;
-  const b2 = b.rank === 1 ? reshape(b, [b.shape[0]!, 1]) : b;
-  const m = a2.shape[a2.rank - (ta ? 1 : 2)]!;
-  const ka = a2.shape[a2.rank - (ta ? 2 : 1)]!;
-  const kb = b2.shape[b2.rank - (tb ? 1 : 2)]!;
-  const n = b2.shape[b2.rank - (tb ? 2 : 1)]!;
-  if (ka !== kb) {
-    throw new ShapeError(`matmul: inner dimensions differ: a ${describe(a.shape)}${ta ? ' (transposed)' : ''} has ${ka}, b ${describe(b.shape)}${tb ? ' (transposed)' : ''} has ${kb}`);
-  }
-  const batch = broadcastShapes(op, a2.shape.slice(0, -2), b2.shape.slice(0, -2));
-  const out = engine.runKernel('matmul', [a2, b2], { transposeA: ta, transposeB: tb }, { shape: [...batch, m, n], dtype: a.dtype }, op);
-  if (a.rank === 1 && b.rank === 1) return reshape(out, []);
-  if (a.rank === 1) return reshape(out, [...batch, n]);
-  if (b.rank === 1) return reshape(out, [...batch, m]);
-  return out;
+  // Rank-1 operands are reshaped views: freed here, whether or not a scope encloses the call.
+  return engine.tidy(() => {
+    const a2 = a.rank === 1 ? reshape(a, [1, a.shape[0]!]) : a;
+    const b2 = b.rank === 1 ? reshape(b, [b.shape[0]!, 1]) : b;
+    const m = a2.shape[a2.rank - (ta ? 1 : 2)]!;
+    const ka = a2.shape[a2.rank - (ta ? 2 : 1)]!;
+    const kb = b2.shape[b2.rank - (tb ? 1 : 2)]!;
+    const n = b2.shape[b2.rank - (tb ? 2 : 1)]!;
+    if (ka !== kb) {
+      throw new ShapeError(`matmul: inner dimensions differ: a ${describe(a.shape)}${ta ? ' (transposed)' : ''} has ${ka}, b ${describe(b.shape)}${tb ? ' (transposed)' : ''} has ${kb}`);
+    }
+    const batch = broadcastShapes(op, a2.shape.slice(0, -2), b2.shape.slice(0, -2));
+    const out = engine.runKernel('matmul', [a2, b2], { transposeA: ta, transposeB: tb }, { shape: [...batch, m, n], dtype: a.dtype }, op);
+    if (a.rank === 1 && b.rank === 1) return reshape(out, []);
+    if (a.rank === 1) return reshape(out, [...batch, n]);
+    if (b.rank === 1) return reshape(out, [...batch, m]);
+    return out;
+  });
 }
 
 export interface Conv2dOptions {

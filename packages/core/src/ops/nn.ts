@@ -19,11 +19,13 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
   if (x.shape[x.rank - 1] !== weight.shape[1]) {
     throw new ShapeError(`linear: x's last axis (${x.shape[x.rank - 1]}) must equal weight's in-features (${weight.shape[1]}); x ${describe(x.shape)}, weight ${describe(weight.shape)}`);
   }
-  const lead = x.shape.slice(0, -1);
-  const y = reshape(matmul(reshape(x, [-1, weight.shape[1]!]), weight, { transposeB: true }), [...lead, weight.shape[0]!]);
-  if (!bias) return y;
-  if (bias.rank !== 1 || bias.shape[0] !== weight.shape[0]) throw new ShapeError(`linear: bias must be [${weight.shape[0]}], got ${describe(bias.shape)}`);
-  return add(y, bias);
+  return engine.tidy(() => {
+    const lead = x.shape.slice(0, -1);
+    const y = reshape(matmul(reshape(x, [-1, weight.shape[1]!]), weight, { transposeB: true }), [...lead, weight.shape[0]!]);
+    if (!bias) return y;
+    if (bias.rank !== 1 || bias.shape[0] !== weight.shape[0]) throw new ShapeError(`linear: bias must be [${weight.shape[0]}], got ${describe(bias.shape)}`);
+    return add(y, bias);
+  });
 }
 
 function lastAxisOnly(op: string, x: Tensor, axis: number): void {
@@ -126,44 +128,52 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
 
 /** Splits [B, T, H*D] into heads [B, H, T, D]. */
 export function splitHeads(x: Tensor, heads: number): Tensor {
-  const [b, t, c] = x.shape as [number, number, number];
-  if (c % heads !== 0) throw new ShapeError(`splitHeads: channels (${c}) must divide by heads (${heads})`);
-  return swapAxes(reshape(x, [b, t, heads, c / heads]), 1, 2);
+  return engine.tidy(() => {
+    const [b, t, c] = x.shape as [number, number, number];
+    if (c % heads !== 0) throw new ShapeError(`splitHeads: channels (${c}) must divide by heads (${heads})`);
+    return swapAxes(reshape(x, [b, t, heads, c / heads]), 1, 2);
+  });
 }
 
 /** Merges heads [B, H, T, D] into [B, T, H*D]. */
 export function mergeHeads(x: Tensor): Tensor {
-  const [b, h, t, d] = x.shape as [number, number, number, number];
-  return reshape(swapAxes(x, 1, 2), [b, t, h * d]);
+  return engine.tidy(() => {
+    const [b, h, t, d] = x.shape as [number, number, number, number];
+    return reshape(swapAxes(x, 1, 2), [b, t, h * d]);
+  });
 }
 
 /** Exact GELU: x * Phi(x). */
 export function gelu(x: Tensor): Tensor {
-  return mul(mul(x, 0.5), add(erf(mul(x, Math.SQRT1_2)), 1));
+  return engine.tidy(() => mul(mul(x, 0.5), add(erf(mul(x, Math.SQRT1_2)), 1)));
 }
 
 /** The tanh approximation of GELU. */
 export function geluTanh(x: Tensor): Tensor {
-  const inner = mul(add(x, mul(mul(mul(x, x), x), 0.044715)), Math.sqrt(2 / Math.PI));
-  return mul(mul(x, 0.5), add(tanh(inner), 1));
+  return engine.tidy(() => {
+    const inner = mul(add(x, mul(mul(mul(x, x), x), 0.044715)), Math.sqrt(2 / Math.PI));
+    return mul(mul(x, 0.5), add(tanh(inner), 1));
+  });
 }
 
 /** CLIP's quick GELU: x * sigmoid(1.702 x). */
 export function quickGelu(x: Tensor): Tensor {
-  return mul(x, sigmoid(mul(x, 1.702)));
+  return engine.tidy(() => mul(x, sigmoid(mul(x, 1.702))));
 }
 
 /** SiLU / swish: x * sigmoid(x). */
 export function silu(x: Tensor): Tensor {
-  return mul(x, sigmoid(x));
+  return engine.tidy(() => mul(x, sigmoid(x)));
 }
 
 /** GEGLU (Shazeer 2020): splits the last axis in half, a * gelu(gate). */
 export function geglu(x: Tensor): Tensor {
-  const c = x.shape[x.rank - 1]!;
-  if (c % 2 !== 0) throw new ShapeError(`geglu: the last axis must be even, got ${describe(x.shape)}`);
-  const [a, gate] = split(x, 2, -1) as [Tensor, Tensor];
-  return mul(a, gelu(gate));
+  return engine.tidy(() => {
+    const c = x.shape[x.rank - 1]!;
+    if (c % 2 !== 0) throw new ShapeError(`geglu: the last axis must be even, got ${describe(x.shape)}`);
+    const [a, gate] = split(x, 2, -1) as [Tensor, Tensor];
+    return mul(a, gelu(gate));
+  });
 }
 
 export interface CrossEntropyOptions {
@@ -180,28 +190,32 @@ export function crossEntropy(logits: Tensor, targets: Tensor, options: CrossEntr
   if (targets.rank !== logits.rank - 1 || targets.shape.some((d, i) => d !== logits.shape[i])) {
     throw new ShapeError(`crossEntropy: targets must have shape ${describe(logits.shape.slice(0, -1))} for logits ${describe(logits.shape)}, got ${describe(targets.shape)}`);
   }
-  const lp = reshape(logSoftmax(reshape(logits, [-1, c])), [-1]);
-  const flatT = reshape(targets, [-1]);
-  const ignore = options.ignoreIndex;
-  // The targets select entries, they are not differentiated: index arithmetic runs without a tape.
-  const { idx, valid } = engine.noGrad(() => {
-    const keep = ignore === undefined ? null : notEqual(flatT, ignore);
-    const safe = keep ? where(keep, flatT, 0) : flatT;
-    // Flat position of each target's log-probability: row * C + target.
-    return { idx: add(arange(0, targets.size * c, c, 'int32'), safe), valid: keep ? cast(keep, logits.dtype) : null };
+  return engine.tidy(() => {
+    const lp = reshape(logSoftmax(reshape(logits, [-1, c])), [-1]);
+    const flatT = reshape(targets, [-1]);
+    const ignore = options.ignoreIndex;
+    // The targets select entries, they are not differentiated: index arithmetic runs without a tape.
+    const { idx, valid } = engine.noGrad(() => {
+      const keep = ignore === undefined ? null : notEqual(flatT, ignore);
+      const safe = keep ? where(keep, flatT, 0) : flatT;
+      // Flat position of each target's log-probability: row * C + target.
+      return { idx: add(arange(0, targets.size * c, c, 'int32'), safe), valid: keep ? cast(keep, logits.dtype) : null };
+    });
+    let nll = neg(gather(lp, idx, 0));
+    if (valid) nll = mul(nll, valid);
+    const reduction = options.reduction ?? 'mean';
+    if (reduction === 'none') return reshape(nll, targets.shape);
+    if (reduction === 'sum') return sum(nll);
+    if (valid) return div(sum(nll), maximum(sum(valid), 1));
+    return mean(nll);
   });
-  let nll = neg(gather(lp, idx, 0));
-  if (valid) nll = mul(nll, valid);
-  const reduction = options.reduction ?? 'mean';
-  if (reduction === 'none') return reshape(nll, targets.shape);
-  if (reduction === 'sum') return sum(nll);
-  if (valid) return div(sum(nll), maximum(sum(valid), 1));
-  return mean(nll);
 }
 
 /** Mean (or summed, or unreduced) squared error. */
 export function mse(pred: Tensor, target: Tensor, reduction: 'mean' | 'sum' | 'none' = 'mean'): Tensor {
-  const d = sub(pred, target);
-  const sq = mul(d, d);
-  return reduction === 'none' ? sq : reduction === 'sum' ? sum(sq) : mean(sq);
+  return engine.tidy(() => {
+    const d = sub(pred, target);
+    const sq = mul(d, d);
+    return reduction === 'none' ? sq : reduction === 'sum' ? sum(sq) : mean(sq);
+  });
 }

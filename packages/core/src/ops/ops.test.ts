@@ -66,6 +66,24 @@ describe('scopes and variables', () => {
     out.list[0]!.dispose();
     expect(engine.memory().numTensors).toBe(before);
   });
+  it('ops outside any scope leave only their result alive (number operands and casts are freed)', () => {
+    const x = op.tensor([1, 2, 3]);
+    const i = op.tensor([1, 2, 3], [3], { dtype: 'int32' });
+    const cond = op.tensor([1, 0, 1], [3], { dtype: 'bool' });
+    const before = engine.memory();
+    const outs = [op.mul(x, 2), op.add(1, x), op.add(i, 0.5), op.add(i, x), op.where(cond, 1, x), op.where(cond, i, 2.5), op.clip(x, 1.5, 2.5)];
+    const after = engine.memory();
+    expect(after.numTensors).toBe(before.numTensors + outs.length);
+    expect(after.backend.buffers).toBe(before.backend.buffers + outs.length);
+    expect(outs.map((t) => Array.from(t.dataSync()))).toEqual([[2, 4, 6], [2, 3, 4], [1.5, 2.5, 3.5], [2, 4, 6], [1, 2, 1], [1, 2.5, 3], [1.5, 2, 2.5]]);
+    // A tape that saved a freed number operand keeps it until the backward pass.
+    const w = op.tensor([1, -2]);
+    const { value, grads } = gradients(() => op.sum(op.mul(op.mul(w, 3), w)), [w]);
+    expect(value.item()).toBe(15);
+    expect(Array.from(grads[0]!.dataSync())).toEqual([6, -12]);
+    for (const t of [...outs, x, i, cond, w, value, ...grads]) t.dispose();
+    expect(engine.memory().numTensors).toBe(before.numTensors - 3);
+  });
   it('variables survive scopes and assign in place', () => {
     const v = engine.tidy(() => op.variable(op.ones([2])));
     const id = v.id;

@@ -29,24 +29,26 @@ export function mean(x: Tensor, axes?: Axes, keepDims = false): Tensor {
   expectDType('mean', 'x', x, ['float32', 'float64']);
   const ax = normalizeAxes('mean', axes, x.rank);
   const count = ax.reduce((n, a) => n * (x.shape[a] as number), 1);
-  return div(sum(x, ax, keepDims), count);
+  return engine.tidy(() => div(sum(x, ax, keepDims), count));
 }
 
 /** Biased variance (divides by N), like PyTorch's normalisation layers. */
 export function variance(x: Tensor, axes?: Axes, keepDims = false): Tensor {
   const ax = normalizeAxes('variance', axes, x.rank);
-  const mu = mean(x, ax, true);
-  const d = sub(x, mu);
-  return mean(mul(d, d), ax, keepDims);
+  return engine.tidy(() => {
+    const d = sub(x, mean(x, ax, true));
+    return mean(mul(d, d), ax, keepDims);
+  });
 }
 
 /** log(sum(exp(x))) along axes, stable for large values. */
 export function logSumExp(x: Tensor, axes?: Axes, keepDims = false): Tensor {
   const ax = normalizeAxes('logSumExp', axes, x.rank);
-  const m = engine.noGrad(() => max(x, ax, true));
-  const s = log(sum(exp(sub(x, m)), ax, true));
-  const out = add(s, m);
-  return keepDims ? out : reshape(out, x.shape.filter((_, i) => !ax.includes(i)));
+  return engine.tidy(() => {
+    const m = engine.noGrad(() => max(x, ax, true));
+    const out = add(log(sum(exp(sub(x, m)), ax, true)), m);
+    return keepDims ? out : reshape(out, x.shape.filter((_, i) => !ax.includes(i)));
+  });
 }
 
 /** Index of the largest entry along `axis` (the first on ties), int32. */

@@ -8,13 +8,13 @@
 
 import { DTypeError, InvalidArgumentError, ShapeError, describe } from '../errors/index.js';
 import { engine } from '../engine/engine.js';
-import { add, cast, mul } from '../ops/elementwise.js';
+import { add, cast, div, maximum, minimum, mul, neg } from '../ops/elementwise.js';
 import { randn } from '../random/index.js';
 import { Generator } from '../random/philox.js';
 import { shapesEqual } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 import { type DiffusersSchedulerConfig, type SchedulerClassName, resolveConfig } from './config.js';
-import { type BetaScheduleName, cumprod32, f32, makeBetas, quantileLinear, rescaleZeroTerminalSnr } from './numerics.js';
+import { type BetaScheduleName, cumprod32, f32, makeBetas, rescaleZeroTerminalSnr, thresholdScales } from './numerics.js';
 
 /** Options of `step()`. Each scheduler reads only the ones diffusers' step takes; others are ignored. */
 export interface SchedulerStepOptions {
@@ -72,6 +72,8 @@ export interface DiffusersScheduler {
   /** The model input for `timestep` (a new tensor; a copy where diffusers returns the sample itself). */
   scaleModelInput(sample: Tensor, timestep: number): Tensor;
   step(modelOutput: Tensor, timestep: number, sample: Tensor, options?: SchedulerStepOptions): SchedulerStepOutput;
+  /** step() on any backend: reads awaited (dynamic thresholding reads the predicted x0). */
+  stepAsync(modelOutput: Tensor, timestep: number, sample: Tensor, options?: SchedulerStepOptions): Promise<SchedulerStepOutput>;
   /** Forward diffusion of `original` to `timesteps` (one per batch entry, or one for all). */
   addNoise(original: Tensor, noise: Tensor, timesteps: number | readonly number[]): Tensor;
   /** Back to the state right after setTimesteps (same timesteps); frees any retained tensors. */
@@ -129,6 +131,8 @@ export abstract class SchedulerBase implements DiffusersScheduler {
   timesteps: readonly number[] = [];
   sigmas: readonly number[] | null = null;
   private retained = new Set<Tensor>();
+  /** Scales of the thresholding of the stepAsync call in progress (null: read synchronously). */
+  private pendingScales: number[] | null = null;
 
   /** Resolves `config` (defaults, type checks) for `className`; unknown keys are ignored. */
   constructor(className: SchedulerClassName, config: DiffusersSchedulerConfig, options: SchedulerOptions = {}) {
@@ -160,7 +164,12 @@ export abstract class SchedulerBase implements DiffusersScheduler {
   protected abstract clearState(): void;
 
   step(modelOutput: Tensor, timestep: number, sample: Tensor, options: SchedulerStepOptions = {}): SchedulerStepOutput {
-    const op = `${this.className}.step`;
+    this.checkStep(`${this.className}.step`, modelOutput, timestep, sample, options);
+    const out = engine.tidy(() => this.stepImpl(modelOutput, timestep, sample, options));
+    return out;
+  }
+
+  private checkStep(op: string, modelOutput: Tensor, timestep: number, sample: Tensor, options: SchedulerStepOptions): void {
     this.checkSample(op, 'sample', sample);
     this.checkSample(op, 'modelOutput', modelOutput);
     this.checkTimestep(op, timestep);
@@ -176,8 +185,32 @@ export abstract class SchedulerBase implements DiffusersScheduler {
         throw new ShapeError(`${op}: options.noise must be shaped like sample ${describe(sample.shape)}, got ${describe(options.noise.shape)}`);
       }
     }
-    const out = engine.tidy(() => this.stepImpl(modelOutput, timestep, sample, options));
-    return out;
+  }
+
+  /**
+   * step() for any backend. Identical to step() except with `thresholding`, whose per-sample
+   * quantile step() reads synchronously: here the predicted x0 is read with `await data()` first
+   * (backends such as WebGPU read only asynchronously), then the step runs with those scales.
+   */
+  async stepAsync(modelOutput: Tensor, timestep: number, sample: Tensor, options: SchedulerStepOptions = {}): Promise<SchedulerStepOutput> {
+    const op = `${this.className}.stepAsync`;
+    this.checkStep(op, modelOutput, timestep, sample, options);
+    if (this.config['thresholding'] && this.thresholdTarget) {
+      const target = engine.tidy(() => this.thresholdTarget!(modelOutput, timestep, sample));
+      let values: ArrayLike<number>;
+      try {
+        values = await target.data();
+      } finally {
+        if (target !== modelOutput && target !== sample) target.dispose();
+      }
+      const c = this.config;
+      this.pendingScales = thresholdScales(values, target.shape[0] ?? 1, target.dtype === 'float32', c['dynamic_thresholding_ratio'] as number, c['sample_max_value'] as number);
+    }
+    try {
+      return engine.tidy(() => this.stepImpl(modelOutput, timestep, sample, options));
+    } finally {
+      this.pendingScales = null;
+    }
   }
 
   setBeginIndex?(beginIndex: number): void;
@@ -274,25 +307,30 @@ export abstract class SchedulerBase implements DiffusersScheduler {
 
   /**
    * diffusers' _threshold_sample (Imagen's dynamic thresholding): per batch entry, s = the
-   * `ratio` quantile of |x| clamped to [1, maxValue]; x -> clamp(x, -s, s) / s. Reads the tensor
-   * back to the host (needs a backend with synchronous reads).
+   * `ratio` quantile of |x| clamped to [1, maxValue]; x -> clamp(x, -s, s) / s. The scales come
+   * from stepAsync (which read x asynchronously) or else from a synchronous read of x.
    */
   protected thresholdSample(x: Tensor, ratio: number, maxValue: number): Tensor {
-    const data = x.dataSync();
     const batch = x.shape[0] ?? 1;
-    const per = x.size / batch;
-    const out = x.dtype === 'float64' ? new Float64Array(x.size) : new Float32Array(x.size);
-    for (let b = 0; b < batch; b++) {
-      const abs = new Float64Array(per);
-      for (let i = 0; i < per; i++) abs[i] = Math.abs(data[b * per + i] as number);
-      let s = quantileLinear(abs, ratio);
-      if (x.dtype === 'float32') s = f32(s);
-      s = Math.min(Math.max(s, 1), maxValue);
-      for (let i = 0; i < per; i++) {
-        const v = data[b * per + i] as number;
-        out[b * per + i] = Math.min(Math.max(v, -s), s) / s;
+    let scales = this.pendingScales;
+    if (scales === null) {
+      if (!x.backend.capabilities.syncRead) {
+        throw new InvalidArgumentError(
+          `${this.className}.step: thresholding reads the predicted x0 back to the host, and backend "${x.backend.name}" reads only asynchronously; use await scheduler.stepAsync(...)`,
+        );
       }
+      scales = thresholdScales(x.dataSync(), batch, x.dtype === 'float32', ratio, maxValue);
+    } else if (scales.length !== batch) {
+      throw new ShapeError(`${this.className}.stepAsync: the thresholded x0 has batch ${batch}, but ${scales.length} scales were read`);
     }
-    return engine.upload(out, x.shape, x.dtype, x.backend);
+    const s = this.coefficientTensor(scales, x);
+    return div(minimum(maximum(x, neg(s)), s), s);
   }
+
+  /**
+   * The tensor step() would threshold (the predicted x0, before thresholding), without changing
+   * any state; schedulers that support `thresholding` implement it. Used by stepAsync.
+   */
+  protected thresholdTarget?(modelOutput: Tensor, timestep: number, sample: Tensor): Tensor;
+
 }

@@ -50,26 +50,10 @@ export class DDIMScheduler extends SchedulerBase {
     const prevT = timestep - Math.floor(T / this.numInferenceSteps);
     const aT = this.alphaBarAt(op, timestep);
     const aPrev = prevT >= 0 ? this.alphaBarAt(op, prevT) : this.finalAlphaCumprod;
-    // diffusers holds these scalars in 0-d float32 tensors: so do we (f32 after every operation).
     const bT = f32(1 - aT);
-    const sqrtA = f32(Math.sqrt(aT));
-    const sqrtB = f32(Math.sqrt(bT));
-
-    let x0: Tensor;
-    let eps: Tensor;
-    switch (c['prediction_type']) {
-      case 'epsilon':
-        x0 = div(sub(sample, mul(modelOutput, sqrtB)), sqrtA);
-        eps = modelOutput;
-        break;
-      case 'sample':
-        x0 = modelOutput;
-        eps = div(sub(sample, mul(x0, sqrtA)), sqrtB);
-        break;
-      default: // v_prediction
-        x0 = axpby(sqrtA, sample, -sqrtB, modelOutput);
-        eps = axpby(sqrtA, modelOutput, sqrtB, sample);
-    }
+    const { x0: predicted, eps: predictedEps, sqrtA, sqrtB } = this.predict(op, modelOutput, timestep, sample);
+    let x0 = predicted;
+    let eps = predictedEps;
     if (c['thresholding']) x0 = this.thresholdSample(x0, c['dynamic_thresholding_ratio'] as number, c['sample_max_value'] as number);
     else if (c['clip_sample']) x0 = clip(x0, -(c['clip_sample_range'] as number), c['clip_sample_range'] as number);
 
@@ -81,6 +65,27 @@ export class DDIMScheduler extends SchedulerBase {
     let prev = add(mul(x0, f32(Math.sqrt(aPrev))), direction);
     if (eta > 0) prev = add(prev, mul(this.drawNoise(op, sample, options), std));
     return { prevSample: prev, predOriginalSample: x0 === modelOutput ? clone(x0) : x0 };
+  }
+
+  /** x0 and epsilon from the model output at `timestep`, before thresholding or clipping. */
+  private predict(op: string, modelOutput: Tensor, timestep: number, sample: Tensor): { x0: Tensor; eps: Tensor; sqrtA: number; sqrtB: number } {
+    const aT = this.alphaBarAt(op, timestep);
+    // diffusers holds these scalars in 0-d float32 tensors: so do we (f32 after every operation).
+    const bT = f32(1 - aT);
+    const sqrtA = f32(Math.sqrt(aT));
+    const sqrtB = f32(Math.sqrt(bT));
+    switch (this.config['prediction_type']) {
+      case 'epsilon':
+        return { x0: div(sub(sample, mul(modelOutput, sqrtB)), sqrtA), eps: modelOutput, sqrtA, sqrtB };
+      case 'sample':
+        return { x0: modelOutput, eps: div(sub(sample, mul(modelOutput, sqrtA)), sqrtB), sqrtA, sqrtB };
+      default: // v_prediction
+        return { x0: axpby(sqrtA, sample, -sqrtB, modelOutput), eps: axpby(sqrtA, modelOutput, sqrtB, sample), sqrtA, sqrtB };
+    }
+  }
+
+  protected override thresholdTarget(modelOutput: Tensor, timestep: number, sample: Tensor): Tensor {
+    return this.predict(`${this.className}.stepAsync`, modelOutput, timestep, sample).x0;
   }
 
   addNoise(original: Tensor, noise: Tensor, timesteps: number | readonly number[]): Tensor {

@@ -55,16 +55,9 @@ export class DDPMScheduler extends SchedulerBase {
     const c = this.config;
     const varianceType = c['variance_type'] as string;
     const prevT = this.previousTimestep(timestep, op);
-    let predictedVariance: Tensor | null = null;
-    const channels = sample.shape[1];
-    if ((varianceType === 'learned' || varianceType === 'learned_range') && channels !== undefined && modelOutput.shape[1] === channels * 2) {
-      predictedVariance = sliceAxis(modelOutput, 1, channels, 2 * channels);
-      modelOutput = sliceAxis(modelOutput, 1, 0, channels);
-    } else if (varianceType === 'learned' || varianceType === 'learned_range') {
-      throw new ShapeError(
-        `${op}: variance_type '${varianceType}' needs a model output with twice the sample's channels (${describe(channels)} * 2 on axis 1), got shape ${describe(modelOutput.shape)}`,
-      );
-    }
+    const split = this.splitOutput(op, modelOutput, sample);
+    const predictedVariance = split.variance;
+    modelOutput = split.output;
     const aT = this.alphaBarAt(op, timestep);
     const aPrev = prevT >= 0 ? this.alphaBarAt(op, prevT) : 1;
     const bT = f32(1 - aT);
@@ -72,17 +65,7 @@ export class DDPMScheduler extends SchedulerBase {
     const curAlpha = f32(aT / aPrev);
     const curBeta = f32(1 - curAlpha);
 
-    let x0: Tensor;
-    switch (c['prediction_type']) {
-      case 'epsilon':
-        x0 = div(sub(sample, mul(modelOutput, f32(Math.sqrt(bT)))), f32(Math.sqrt(aT)));
-        break;
-      case 'sample':
-        x0 = clone(modelOutput);
-        break;
-      default: // v_prediction
-        x0 = sub(mul(sample, f32(Math.sqrt(aT))), mul(modelOutput, f32(Math.sqrt(bT))));
-    }
+    let x0 = this.predictX0(op, modelOutput, timestep, sample);
     if (c['thresholding']) x0 = this.thresholdSample(x0, c['dynamic_thresholding_ratio'] as number, c['sample_max_value'] as number);
     else if (c['clip_sample']) x0 = clip(x0, -(c['clip_sample_range'] as number), c['clip_sample_range'] as number);
 
@@ -119,6 +102,38 @@ export class DDPMScheduler extends SchedulerBase {
       prev = add(prev, term);
     }
     return { prevSample: prev, predOriginalSample: x0 };
+  }
+
+  /** The noise (or x0, v) prediction and, with a learned variance, the variance prediction. */
+  private splitOutput(op: string, modelOutput: Tensor, sample: Tensor): { output: Tensor; variance: Tensor | null } {
+    const varianceType = this.config['variance_type'] as string;
+    if (varianceType !== 'learned' && varianceType !== 'learned_range') return { output: modelOutput, variance: null };
+    const channels = sample.shape[1];
+    if (channels === undefined || modelOutput.shape[1] !== channels * 2) {
+      throw new ShapeError(
+        `${op}: variance_type '${varianceType}' needs a model output with twice the sample's channels (${describe(channels)} * 2 on axis 1), got shape ${describe(modelOutput.shape)}`,
+      );
+    }
+    return { output: sliceAxis(modelOutput, 1, 0, channels), variance: sliceAxis(modelOutput, 1, channels, 2 * channels) };
+  }
+
+  /** x0 predicted from the (split) model output at `timestep`, before thresholding or clipping. */
+  private predictX0(op: string, modelOutput: Tensor, timestep: number, sample: Tensor): Tensor {
+    const aT = this.alphaBarAt(op, timestep);
+    const bT = f32(1 - aT);
+    switch (this.config['prediction_type']) {
+      case 'epsilon':
+        return div(sub(sample, mul(modelOutput, f32(Math.sqrt(bT)))), f32(Math.sqrt(aT)));
+      case 'sample':
+        return clone(modelOutput);
+      default: // v_prediction
+        return sub(mul(sample, f32(Math.sqrt(aT))), mul(modelOutput, f32(Math.sqrt(bT))));
+    }
+  }
+
+  protected override thresholdTarget(modelOutput: Tensor, timestep: number, sample: Tensor): Tensor {
+    const op = `${this.className}.stepAsync`;
+    return this.predictX0(op, this.splitOutput(op, modelOutput, sample).output, timestep, sample);
   }
 
   addNoise(original: Tensor, noise: Tensor, timesteps: number | readonly number[]): Tensor {

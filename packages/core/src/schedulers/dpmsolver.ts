@@ -144,40 +144,57 @@ export class DPMSolverMultistepScheduler extends SigmaSchedulerBase {
   private convertModelOutput(modelOutput: Tensor, sample: Tensor, sigma: number): Tensor {
     const c = this.config;
     const { a, s } = alphaSigma(sigma);
-    const learned = c['variance_type'] === 'learned' || c['variance_type'] === 'learned_range';
     const threshold = (x: Tensor) => this.thresholdSample(x, c['dynamic_thresholding_ratio'] as number, c['sample_max_value'] as number);
     if (this.algorithm === 'dpmsolver++' || this.algorithm === 'sde-dpmsolver++') {
-      let x0: Tensor;
-      switch (c['prediction_type']) {
-        case 'epsilon': {
-          const eps = learned ? sliceAxis(modelOutput, 1, 0, 3) : modelOutput;
-          x0 = div(sub(sample, mul(eps, s)), a);
-          break;
-        }
-        case 'sample':
-          x0 = clone(modelOutput);
-          break;
-        default: // v_prediction
-          x0 = sub(mul(sample, a), mul(modelOutput, s));
-      }
+      const x0 = this.dataPrediction(modelOutput, sample, a, s);
       return c['thresholding'] ? threshold(x0) : x0;
     }
-    let eps: Tensor;
-    switch (c['prediction_type']) {
-      case 'epsilon':
-        eps = learned ? sliceAxis(modelOutput, 1, 0, 3) : clone(modelOutput);
-        break;
-      case 'sample':
-        eps = div(sub(sample, mul(modelOutput, a)), s);
-        break;
-      default:
-        eps = add(mul(modelOutput, a), mul(sample, s));
-    }
+    let eps = this.noisePrediction(modelOutput, sample, a, s);
     if (c['thresholding']) {
       const x0 = threshold(div(sub(sample, mul(eps, s)), a));
       eps = div(sub(sample, mul(x0, a)), s);
     }
     return eps;
+  }
+
+  /** x0 from the model output (the dpmsolver++ variants' working quantity). */
+  private dataPrediction(modelOutput: Tensor, sample: Tensor, a: number, s: number): Tensor {
+    switch (this.config['prediction_type']) {
+      case 'epsilon': {
+        const eps = this.learnedVariance() ? sliceAxis(modelOutput, 1, 0, 3) : modelOutput;
+        return div(sub(sample, mul(eps, s)), a);
+      }
+      case 'sample':
+        return clone(modelOutput);
+      default: // v_prediction
+        return sub(mul(sample, a), mul(modelOutput, s));
+    }
+  }
+
+  /** Epsilon from the model output (the dpmsolver variants' working quantity). */
+  private noisePrediction(modelOutput: Tensor, sample: Tensor, a: number, s: number): Tensor {
+    switch (this.config['prediction_type']) {
+      case 'epsilon':
+        return this.learnedVariance() ? sliceAxis(modelOutput, 1, 0, 3) : clone(modelOutput);
+      case 'sample':
+        return div(sub(sample, mul(modelOutput, a)), s);
+      default:
+        return add(mul(modelOutput, a), mul(sample, s));
+    }
+  }
+
+  private learnedVariance(): boolean {
+    return this.config['variance_type'] === 'learned' || this.config['variance_type'] === 'learned_range';
+  }
+
+  protected override thresholdTarget(modelOutput: Tensor, timestep: number, sample: Tensor): Tensor {
+    const op = `${this.className}.stepAsync`;
+    if (this.numInferenceSteps === null) throw new InvalidArgumentError(`${op}: numInferenceSteps is null; call setTimesteps() first`);
+    // The index step() will use, without setting it.
+    const i = this.stepIndexValue ?? this.beginIndexValue ?? this.indexForTimestep(timestep, op);
+    const { a, s } = alphaSigma(this.sigmaAt(op, i));
+    if (this.algorithm === 'dpmsolver++' || this.algorithm === 'sde-dpmsolver++') return this.dataPrediction(modelOutput, sample, a, s);
+    return div(sub(sample, mul(this.noisePrediction(modelOutput, sample, a, s), s)), a);
   }
 
   protected stepImpl(modelOutput: Tensor, timestep: number, sample: Tensor, options: SchedulerStepOptions): SchedulerStepOutput {

@@ -319,3 +319,20 @@ export function quantileLinear(values: ArrayLike<number>, q: number): number {
   const frac = pos - lo;
   return sorted[lo]! + frac * (sorted[hi]! - sorted[lo]!);
 }
+
+/**
+ * The per-batch-entry scales of diffusers' _threshold_sample from x's values (batch-major):
+ * the `ratio` quantile of |x| (float32-rounded for float32 samples), clamped to [1, maxValue].
+ */
+export function thresholdScales(values: ArrayLike<number>, batch: number, float32: boolean, ratio: number, maxValue: number): number[] {
+  const per = values.length / batch;
+  const scales: number[] = [];
+  for (let b = 0; b < batch; b++) {
+    const abs = new Float64Array(per);
+    for (let i = 0; i < per; i++) abs[i] = Math.abs(values[b * per + i] as number);
+    let s = quantileLinear(abs, ratio);
+    if (float32) s = f32(s);
+    scales.push(Math.min(Math.max(s, 1), maxValue));
+  }
+  return scales;
+}

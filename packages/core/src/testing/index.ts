@@ -2,6 +2,7 @@
 // finite-difference gradient checks and deterministic test inputs. Backend packages run the
 // conformance suite in their own tests.
 export { createReferenceBackend } from '../backend/reference/backend.js';
+export { asyncReadBackend } from './async-read.js';
 export { conformanceCases, runConformanceCase, runConformanceSuite } from './conformance.js';
 export type { ConformanceCase, ConformanceResult, Tolerance } from './conformance.js';
 export { gradcheck } from './gradcheck.js';

@@ -80,8 +80,9 @@ fn store_(m: u32, n: u32, v: f32) {
     source: (p) => `var<private> g: u32;
 fn setup_(batch: u32) { g = batch; }
 fn loadA_(m: u32, k: u32) -> f32 {
-  ${TAP('k')}
-  return Wt[(((g * u.coutG + c) * u.cinG + m) * u.kH + kh) * u.kW + kw];
+  let taps = u.kH * u.kW;
+  let co = k / taps;
+  return Wt[((g * u.coutG + co) * u.cinG + m) * taps + (k - co * taps)];
 }
 ${COLUMNS}
 ${gather('dY', p.tile)}
