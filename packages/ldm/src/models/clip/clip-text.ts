@@ -132,6 +132,11 @@ class CLIPTextTransformer extends Module {
 function idsToRows(ids: Tensor | readonly (readonly number[])[], op: string): { rows: number[][]; t: Tensor | null } {
   if (isTensor(ids)) {
     if (ids.rank !== 2) throw new ShapeError(`${op}: inputIds must be [B, T], got ${describe(ids.shape)}`);
+    if (!ids.backend.capabilities.syncRead) {
+      throw new InvalidArgumentError(
+        `${op}: inputIds as a tensor are read on the host to find each row's end token, and backend "${ids.backend.name}" reads only asynchronously; pass the ids as arrays of integers (a tokenizer's output) instead`,
+      );
+    }
     const flat = ids.dataSync();
     const [b, t] = ids.shape as [number, number];
     return { rows: Array.from({ length: b }, (_, i) => Array.from(flat.subarray(i * t, (i + 1) * t), Number)), t: ids };

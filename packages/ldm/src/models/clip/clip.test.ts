@@ -3,6 +3,7 @@
 // under both pooling rules, the projection; max |diff| <= 1e-4.
 
 import { tensor, tidy } from '@denoise/core';
+import { asyncReadBackend } from '@denoise/core/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../config-fields.js';
 import { clipTextFromStateDict } from '../io.js';
@@ -51,6 +52,13 @@ describe('CLIPTextModel vs transformers', () => {
     expect(legacy.pooledPositions([[5, 2, 9, 2]])).toEqual([1]);
     legacy.poolingRule = 'legacy';
     expect(legacy.pooledPositions([[5, 2, 9, 2]])).toEqual([2]);
+    // Ids as a tensor on a backend that reads only asynchronously (WebGPU): a typed error saying
+    // to pass arrays, which work on every backend.
+    const ids = tensor([49406, 320, 49407], [1, 3], { dtype: 'int32', backend: asyncReadBackend() });
+    expect(() => legacy.forward(ids)).toThrow(
+      'CLIPTextModel.forward: inputIds as a tensor are read on the host to find each row\'s end token, and backend "reference-async-read" reads only asynchronously; pass the ids as arrays of integers (a tokenizer\'s output) instead',
+    );
+    ids.dispose();
     m.dispose();
   });
 
