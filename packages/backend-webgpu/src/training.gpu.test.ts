@@ -150,3 +150,45 @@ await describeGpu('training through the webgpu backend', (backend) => {
     }
   }, 120_000);
 });
+
+// A diffusers-style scheduler with dynamic thresholding (which reads the predicted x0 back) on
+// WebGPU through stepAsync: the trajectory the reference backend gives with step().
+await describeGpu('schedulers on webgpu', (backend) => {
+  it('DPM-Solver++ 2M with thresholding: stepAsync on WebGPU follows step() on the reference backend', async () => {
+    const config = { _class_name: 'DPMSolverMultistepScheduler', thresholding: true, sample_max_value: 2, dynamic_thresholding_ratio: 0.9 };
+    const run = async (b: Backend, async: boolean) => {
+      const s = op.createScheduler(config);
+      s.setTimesteps(5);
+      const gen = new Generator(4);
+      let x = engine.keep(randn([2, 3, 4, 4], gen, { std: 3, backend: b }));
+      const prevSamples: number[][] = [];
+      for (const t of s.timesteps) {
+        const out = engine.tidy(() => op.add(op.mul(x, 0.7), 0.2 * Math.cos(t / 50)));
+        const r = async ? await s.stepAsync(out, t, x) : s.step(out, t, x);
+        prevSamples.push(Array.from(await r.prevSample.data()));
+        for (const u of [out, x, r.predOriginalSample]) u?.dispose();
+        x = engine.keep(r.prevSample);
+      }
+      x.dispose();
+      s.reset();
+      return prevSamples;
+    };
+    const want = await run(createReferenceBackend(), false);
+    const b = backend();
+    const before = engine.memory().numTensors;
+    const got = await run(b, true);
+    expect(engine.memory().numTensors).toBe(before);
+    let worst = 0;
+    got.forEach((row, k) => row.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - want[k]![i]!) / (1e-3 + Math.abs(want[k]![i]!))))));
+    expect(worst).toBeLessThan(1e-4);
+    // Thresholding is in effect: the samples stay within the clamp.
+    expect(Math.max(...got[got.length - 1]!.map(Math.abs))).toBeLessThanOrEqual(1 + 1e-6);
+    // step() cannot read x0 there and says what to call instead.
+    const s = op.createScheduler(config);
+    s.setTimesteps(5);
+    const x = randn([2, 3, 4, 4], new Generator(4), { backend: b });
+    expect(() => s.step(x, s.timesteps[0]!, x)).toThrow('use await scheduler.stepAsync(...)');
+    x.dispose();
+    s.reset();
+  });
+});
