@@ -237,7 +237,9 @@ export class Engine {
 
   /**
    * Runs `fn` in a scope: tensors created inside and not returned (anywhere in the returned
-   * value: a tensor, an array or a plain object of them) are disposed when it returns.
+   * value: a tensor, an array or a plain object of them) are disposed when it returns. Returned
+   * tensors created inside move to the enclosing scope; a returned tensor created outside (an
+   * argument passed through) stays where it was, so no scope frees a tensor it did not make.
    */
   tidy<T>(fn: () => T): T {
     const scope: Scope = { tensors: new Set() };
@@ -258,7 +260,7 @@ export class Engine {
     collectTensors(result, keepSet);
     this.disposeScope(scope, keepSet);
     const parent = this.scopes[this.scopes.length - 1];
-    if (parent) for (const t of keepSet) if (!t.isVariable && !t._kept && !t._disposed) parent.tensors.add(t);
+    if (parent) for (const t of keepSet) if (scope.tensors.has(t) && !t.isVariable && !t._kept && !t._disposed) parent.tensors.add(t);
     return result;
   }
 

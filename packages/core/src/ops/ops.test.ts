@@ -6,6 +6,7 @@ import { createReferenceBackend } from '../backend/reference/backend.js';
 import { DisposedTensorError, DTypeError, InvalidArgumentError, ShapeError } from '../errors/index.js';
 import { gradients } from '../autograd/index.js';
 import * as op from './index.js';
+import type { Tensor } from '../tensor/tensor.js';
 
 describe('op argument checks', () => {
   it('name the op, the argument, the expected and the actual value', () => {
@@ -65,6 +66,27 @@ describe('scopes and variables', () => {
     out.b.dispose();
     out.list[0]!.dispose();
     expect(engine.memory().numTensors).toBe(before);
+  });
+  it('tidy never frees a tensor it did not make, even when fn returns it (passed through an op)', () => {
+    const x = op.tensor(3);
+    const y = op.ones([2]);
+    engine.tidy(() => {
+      const same = engine.tidy(() => op.tile(x, []));
+      expect(same).toBe(x);
+      engine.tidy(() => y);
+      return op.add(x, 1);
+    });
+    expect(x.isDisposed).toBe(false);
+    expect(y.isDisposed).toBe(false);
+    // What an inner scope made and returned still moves up and is freed by the outer scope.
+    let inner: Tensor | null = null;
+    engine.tidy(() => {
+      inner = engine.tidy(() => op.mul(y, 2));
+      expect(inner.isDisposed).toBe(false);
+    });
+    expect(inner!.isDisposed).toBe(true);
+    x.dispose();
+    y.dispose();
   });
   it('ops outside any scope leave only their result alive (number operands and casts are freed)', () => {
     const x = op.tensor([1, 2, 3]);

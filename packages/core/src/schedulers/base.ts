@@ -323,7 +323,8 @@ export abstract class SchedulerBase implements DiffusersScheduler {
     } else if (scales.length !== batch) {
       throw new ShapeError(`${this.className}.stepAsync: the thresholded x0 has batch ${batch}, but ${scales.length} scales were read`);
     }
-    const s = this.coefficientTensor(scales, x);
+    // A rank-0 sample gets a rank-0 scale (coefficientTensor makes [batch, 1, ...]).
+    const s = x.rank === 0 ? engine.upload(x.dtype === 'float64' ? Float64Array.from(scales) : Float32Array.from(scales), [], x.dtype, x.backend) : this.coefficientTensor(scales, x);
     return div(minimum(maximum(x, neg(s)), s), s);
   }
 

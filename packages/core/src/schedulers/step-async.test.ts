@@ -98,6 +98,13 @@ describe('scheduler.stepAsync', () => {
     const x = tensor([1, 2], [1, 2]);
     await expect(s.stepAsync(x, Number.NaN, x)).rejects.toThrow('DDIMScheduler.stepAsync: timestep must be a finite number');
     await expect(s.stepAsync(x, 1, null as never)).rejects.toThrow('DDIMScheduler.stepAsync: sample must be a Tensor');
-    x.dispose();
+    // A rank-0 sample keeps its shape through the thresholding, either way.
+    const x0 = tensor(3);
+    const a = s.step(x0, s.timesteps[0]!, x0);
+    const b = await s.stepAsync(x0, s.timesteps[0]!, x0);
+    expect(a.prevSample.shape).toEqual([]);
+    expect(b.prevSample.shape).toEqual([]);
+    expect(b.prevSample.item()).toBe(a.prevSample.item());
+    for (const t of [x, x0, a.prevSample, a.predOriginalSample, b.prevSample, b.predOriginalSample]) t?.dispose();
   });
 });
