@@ -34,6 +34,7 @@ const CASES: { name: string; config: DiffusersSchedulerConfig; learned?: boolean
   { name: 'DPM-Solver++ 2M epsilon', config: { _class_name: 'DPMSolverMultistepScheduler', thresholding: true, sample_max_value: 2.5, dynamic_thresholding_ratio: 0.8 } },
   { name: 'DPM-Solver 3M v_prediction', config: { _class_name: 'DPMSolverMultistepScheduler', algorithm_type: 'dpmsolver', final_sigmas_type: 'sigma_min', solver_order: 3, prediction_type: 'v_prediction', thresholding: true, sample_max_value: 2 } },
   { name: 'SDE-DPM-Solver++ sample', config: { _class_name: 'DPMSolverMultistepScheduler', algorithm_type: 'sde-dpmsolver++', prediction_type: 'sample', thresholding: true, sample_max_value: 2 } },
+  { name: 'SDE-DPM-Solver v_prediction', config: { _class_name: 'DPMSolverMultistepScheduler', algorithm_type: 'sde-dpmsolver', final_sigmas_type: 'sigma_min', prediction_type: 'v_prediction', thresholding: true, sample_max_value: 2.5 } },
   { name: 'DPM-Solver epsilon, begin index', config: { _class_name: 'DPMSolverMultistepScheduler', algorithm_type: 'dpmsolver', final_sigmas_type: 'sigma_min', thresholding: true, sample_max_value: 2.5 } },
   { name: 'Euler (no thresholding)', config: { _class_name: 'EulerDiscreteScheduler' } },
 ];
