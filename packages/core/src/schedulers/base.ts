@@ -271,9 +271,9 @@ export abstract class SchedulerBase implements DiffusersScheduler {
     return randn(sample.shape, options.gen, { dtype: sample.dtype as 'float32' | 'float64', backend: sample.backend });
   }
 
-  /** Per-batch coefficients [c_0, ..., c_{L-1}] as a tensor of shape [L, 1, ..., 1] like `like`. */
+  /** Per-batch coefficients [c_0, ..., c_{L-1}] as a tensor of shape [L, 1, ..., 1] like `like` ([] for a rank-0 `like`). */
   protected coefficientTensor(values: readonly number[], like: Tensor): Tensor {
-    const shape = [values.length, ...new Array<number>(Math.max(0, like.rank - 1)).fill(1)];
+    const shape = like.rank === 0 && values.length === 1 ? [] : [values.length, ...new Array<number>(Math.max(0, like.rank - 1)).fill(1)];
     const arr = like.dtype === 'float64' ? Float64Array.from(values) : Float32Array.from(values);
     return engine.upload(arr, shape, like.dtype, like.backend);
   }
@@ -323,8 +323,7 @@ export abstract class SchedulerBase implements DiffusersScheduler {
     } else if (scales.length !== batch) {
       throw new ShapeError(`${this.className}.stepAsync: the thresholded x0 has batch ${batch}, but ${scales.length} scales were read`);
     }
-    // A rank-0 sample gets a rank-0 scale (coefficientTensor makes [batch, 1, ...]).
-    const s = x.rank === 0 ? engine.upload(x.dtype === 'float64' ? Float64Array.from(scales) : Float32Array.from(scales), [], x.dtype, x.backend) : this.coefficientTensor(scales, x);
+    const s = this.coefficientTensor(scales, x);
     return div(minimum(maximum(x, neg(s)), s), s);
   }
 

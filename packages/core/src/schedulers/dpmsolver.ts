@@ -145,7 +145,7 @@ export class DPMSolverMultistepScheduler extends SigmaSchedulerBase {
     const c = this.config;
     const { a, s } = alphaSigma(sigma);
     const threshold = (x: Tensor) => this.thresholdSample(x, c['dynamic_thresholding_ratio'] as number, c['sample_max_value'] as number);
-    if (this.algorithm === 'dpmsolver++' || this.algorithm === 'sde-dpmsolver++') {
+    if (this.predictsData) {
       const x0 = this.dataPrediction(modelOutput, sample, a, s);
       return c['thresholding'] ? threshold(x0) : x0;
     }
@@ -183,6 +183,11 @@ export class DPMSolverMultistepScheduler extends SigmaSchedulerBase {
     }
   }
 
+  /** The dpmsolver++ variants work on x0, the dpmsolver variants on epsilon. */
+  private get predictsData(): boolean {
+    return this.algorithm === 'dpmsolver++' || this.algorithm === 'sde-dpmsolver++';
+  }
+
   private learnedVariance(): boolean {
     return this.config['variance_type'] === 'learned' || this.config['variance_type'] === 'learned_range';
   }
@@ -193,7 +198,7 @@ export class DPMSolverMultistepScheduler extends SigmaSchedulerBase {
     // The index step() will use, without setting it.
     const i = this.stepIndexValue ?? this.beginIndexValue ?? this.indexForTimestep(timestep, op);
     const { a, s } = alphaSigma(this.sigmaAt(op, i));
-    if (this.algorithm === 'dpmsolver++' || this.algorithm === 'sde-dpmsolver++') return this.dataPrediction(modelOutput, sample, a, s);
+    if (this.predictsData) return this.dataPrediction(modelOutput, sample, a, s);
     return div(sub(sample, mul(this.noisePrediction(modelOutput, sample, a, s), s)), a);
   }
 
@@ -221,7 +226,7 @@ export class DPMSolverMultistepScheduler extends SigmaSchedulerBase {
     else prev = this.thirdOrder(op, i, sample, noise);
     if (this.lowerOrderNums < order) this.lowerOrderNums++;
     this.stepIndexValue = i + 1;
-    const plusPlus = this.algorithm === 'dpmsolver++' || this.algorithm === 'sde-dpmsolver++';
+    const plusPlus = this.predictsData;
     return { prevSample: prev, predOriginalSample: plusPlus ? clone(converted) : null };
   }
 

@@ -26,6 +26,10 @@ const CONV_FIELDS = ['Nb', 'Cin', 'H', 'W', 'Cout', 'kH', 'kW', 'outH', 'outW', 
 // (c, kh, kw) from a flat filter-tap index k = (c * kH + kh) * kW + kw (scalars or vectors).
 const TAP = (k: string) => `let kw = ${k} % u.kW; let kt = ${k} / u.kW; let kh = kt % u.kH; let c = kt / u.kH;`;
 
+// (b, y, x) from a flat position i = (b * H + y) * W + x over an H x W image.
+const POSITION = (i: string, H: string, W: string, [b, y, x]: [string, string, string]) =>
+  `let ${x} = ${i} % ${W}; let t = ${i} / ${W}; let ${y} = t % ${H}; let ${b} = t / ${H};`;
+
 /** WGSL: `buf` at the addresses `i` (one per column), 0 where `ok` is false (`i` is 0 there). */
 function gather(buf: string, tile: GemmTile): string {
   const value = tile === 64 ? `vec4<f32>(${buf}[i.x], ${buf}[i.y], ${buf}[i.z], ${buf}[i.w])` : `${buf}[i]`;
@@ -50,10 +54,7 @@ fn loadA_(m: u32, k: u32) -> f32 { return Wt[(g * u.coutG + m) * u.K + k]; }
 ${COLUMNS}
 ${gather('X', p.tile)}
 fn colsB_(n: VU) {
-  let ow = n % u.outW;
-  let t = n / u.outW;
-  let oh = t % u.outH;
-  let b = t / u.outH;
+  ${POSITION('n', 'u.outH', 'u.outW', ['b', 'oh', 'ow'])}
   colBase = (b * u.Cin + g * u.cinG) * (u.H * u.W);
   colH = VI(oh * u.sH) - i32(u.padT);
   colW = VI(ow * u.sW) - i32(u.padL);
@@ -87,10 +88,7 @@ fn loadA_(m: u32, k: u32) -> f32 {
 ${COLUMNS}
 ${gather('dY', p.tile)}
 fn colsB_(n: VU) {
-  let iw = n % u.W;
-  let t = n / u.W;
-  let ih = t % u.H;
-  let b = t / u.H;
+  ${POSITION('n', 'u.H', 'u.W', ['b', 'ih', 'iw'])}
   colBase = (b * u.Cout + g * u.coutG) * (u.outH * u.outW);
   colH = VI(ih + u.padT);
   colW = VI(iw + u.padL);
@@ -137,10 +135,7 @@ fn colsB_(n: VU) {
   colOk = n < VU(u.N);
 }
 fn rowB_(k: u32) -> VF {
-  let ow = k % u.outW;
-  let t = k / u.outW;
-  let oh = t % u.outH;
-  let b = t / u.outH;
+  ${POSITION('k', 'u.outH', 'u.outW', ['b', 'oh', 'ow'])}
   let ih = colH + i32(oh * u.sH);
   let iw = colW + i32(ow * u.sW);
   let ok = colOk & (ih >= VI(0)) & (iw >= VI(0)) & (ih < VI(i32(u.H))) & (iw < VI(i32(u.W)));
